@@ -198,7 +198,9 @@ class TFCheckpoint:
         dtype = np.dtype(_DTYPES[entry.dtype]).newbyteorder("<")
         count = int(np.prod(entry.shape)) if entry.shape else 1
         if count * dtype.itemsize != entry.size:
-            raise CheckpointImportError(self.prefix, f"variable {name}: {entry.size} bytes do not fit shape {entry.shape}")
+            raise CheckpointImportError(
+                self.prefix, f"variable {name}: {entry.size} bytes do not fit shape {entry.shape}"
+            )
         shard = self.shard_path(entry.shard)
         try:
             with open(shard, "rb") as f:

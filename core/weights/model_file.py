@@ -1,0 +1,159 @@
+"""Model files: safetensors weights plus a JSON manifest, never pickle.
+
+A model file ``NAME.safetensors`` carries its manifest twice:
+
+* inside the safetensors header (``__metadata__["r2c_manifest"]``), so a lone file still
+  says what architecture it holds; and
+* beside it as ``NAME.json``, with the file's sha256 added, so that a truncated, swapped
+  or edited weights file is caught before it is used.
+
+Loading never unpickles anything: safetensors holds raw tensors only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from core.errors import WeightsError
+
+MANIFEST_KEY = "r2c_manifest"
+FORMAT_VERSION = 1
+KINDS = ("generator", "segmenter")
+
+
+@dataclass
+class Manifest:
+    """What a model file holds and where it came from (the model card's machine-readable part)."""
+
+    variant_id: str
+    display_name: str
+    kind: str  # "generator" or "segmenter"
+    architecture: str  # generator: operational / convolutional / convolutional-light; segmenter: unet-densenet121
+    q: int | None = None
+    default_iterations: int = 1
+    input_size: int = 256
+    dtype: str = "float32"
+    provenance: dict[str, Any] = field(default_factory=dict)  # source, data, command, epochs, hardware, metrics
+    sha256: str | None = None  # of the .safetensors file; only in the sidecar
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str | Path) -> Manifest:
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            manifest = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise WeightsError(source, f"manifest is incomplete: {exc}") from None
+        if manifest.kind not in KINDS:
+            raise WeightsError(source, f"manifest kind {manifest.kind!r} is not one of {', '.join(KINDS)}")
+        if manifest.format_version > FORMAT_VERSION:
+            raise WeightsError(source, f"model file format {manifest.format_version} is newer than this app supports")
+        return manifest
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def save_model(path: str | Path, state: dict[str, torch.Tensor], manifest: Manifest, half: bool = False) -> Manifest:
+    """Write weights and manifest atomically; returns the manifest with its sha256 filled in."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise WeightsError(path, "model files must end in .safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in state.items()}
+    manifest = dataclasses.replace(manifest, dtype=str(dtype).removeprefix("torch."), sha256=None)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={MANIFEST_KEY: json.dumps(manifest.to_json(), sort_keys=True)})
+    os.replace(tmp, path)
+    manifest = dataclasses.replace(manifest, sha256=sha256_of(path))
+    side = sidecar_path(path)
+    side_tmp = side.with_name(side.name + ".tmp")
+    side_tmp.write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
+    os.replace(side_tmp, side)
+    return manifest
+
+
+def read_manifest(path: str | Path, verify: bool = True) -> Manifest:
+    """The manifest of a model file; with ``verify``, checks the sidecar's sha256."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(path, "model file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(path, f"not a readable safetensors file ({exc})") from None
+    if MANIFEST_KEY not in meta:
+        raise WeightsError(path, "safetensors file has no R2C Review manifest (import TF checkpoints with import-tf)")
+    try:
+        embedded = Manifest.from_json(json.loads(meta[MANIFEST_KEY]), path)
+    except json.JSONDecodeError:
+        raise WeightsError(path, "embedded manifest is not valid JSON") from None
+    side = sidecar_path(path)
+    if not side.is_file():
+        return embedded
+    try:
+        sidecar = Manifest.from_json(json.loads(side.read_text()), side)
+    except json.JSONDecodeError:
+        raise WeightsError(side, "manifest is not valid JSON") from None
+    if verify:
+        actual = sha256_of(path)
+        if sidecar.sha256 and sidecar.sha256 != actual:
+            raise WeightsError(path, f"sha256 {actual[:12]}… does not match its manifest ({sidecar.sha256[:12]}…): "
+                                     "the file is corrupt or was modified")
+    for attr in ("kind", "architecture", "q", "variant_id"):
+        if getattr(sidecar, attr) != getattr(embedded, attr):
+            raise WeightsError(path, f"manifest {side.name} says {attr}={getattr(sidecar, attr)!r}, "
+                                     f"the weights say {getattr(embedded, attr)!r}")
+    return sidecar
+
+
+def load_state(path: str | Path, manifest: Manifest | None = None) -> tuple[dict[str, torch.Tensor], Manifest]:
+    """Tensors (as float32) and the verified manifest of a model file."""
+    path = Path(path)
+    manifest = manifest or read_manifest(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(path, f"cannot read tensors ({exc})") from None
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, manifest
+
+
+def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """``load_state_dict`` with a user-facing error when keys or shapes do not fit."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        raise WeightsError(source, f"weights do not fit the architecture ({detail})")
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise WeightsError(source, f"weights do not fit the architecture ({key}: {tuple(tensor.shape)} "
+                                       f"vs {tuple(expected[key].shape)})")
+    model.load_state_dict(state)
