@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Reproduces the bundled weights in resources/models: trains the five R2C-GAN variants and the lung
+# segmenter on ../shared/data with the project's own code. Runs are resumable: run this again after an
+# interruption and every run continues from its last checkpoint. The GAN variants are trained round-robin
+# in chunks so that all of them progress even if the machine is needed back early.
+#   usage: packaging/train-bundled-weights.sh [RUNS_DIR] [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-runs}
+THREADS=${2:-1}
+DATA=../shared/data
+R2C=${R2C:-.venv/bin/r2c-review}
+
+# variant  arch  q  epochs  decay_epoch  steps_per_chunk   (one chunk is roughly 30-40 CPU minutes)
+PLAN="r2c-q1 operational 1 30 15 1500
+r2c-cnn-light convolutional-light - 30 15 1800
+r2c-q3 operational 3 15 8 600
+r2c-q5 operational 5 8 4 300
+r2c-cnn convolutional - 4 2 250"
+
+gan_done() { # run_dir total_steps
+  local last; last=$(ls -d "$1"/checkpoints/ckpt-* 2>/dev/null | tail -n1 || true)
+  [ -n "$last" ] && [ "$((10#${last##*ckpt-}))" -ge "$2" ]
+}
+
+while :; do
+  pending=0
+  while read -r vid arch q epochs decay chunk; do
+    run="$RUNS/$vid"
+    qarg=(); [ "$q" != "-" ] && qarg=(--q "$q")
+    steps_per_epoch=207  # max(|A|, |B|) for seed 0 on ../shared/data/cxr_labeled (see runs/*/domains.json)
+    if gan_done "$run" $((epochs * steps_per_epoch)); then continue; fi
+    pending=1
+    nice -n 10 "$R2C" train --arch "$arch" "${qarg[@]}" --data "$DATA/cxr_labeled" --run "$run" \
+      --epochs "$epochs" --decay-epoch "$decay" --max-steps "$chunk" --threads "$THREADS" \
+      --checkpoint-every 100 --sample-every 500
+  done <<< "$PLAN"
+  [ "$pending" = 0 ] && break
+done
+echo "all GAN runs finished"
