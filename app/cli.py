@@ -36,8 +36,20 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(database=args.database, gui=not args.no_gui)
 
 
+def _gui_only_parser() -> argparse.ArgumentParser:
+    """Just the GUI commands: the engine's command modules import torch, which the window must not wait for."""
+    parser = argparse.ArgumentParser(prog="r2c-review")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    _register_gui(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(argv, build_parser(extra=[_register_gui]))
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command in ("gui", "demo") and not {"-h", "--help"} & set(args):
+        return run(args, _gui_only_parser())
+    return run(args, build_parser(extra=[_register_gui]))
 
 
 if __name__ == "__main__":

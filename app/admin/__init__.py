@@ -1,0 +1,1 @@
+"""Study administration: create studies, precompute renditions, reader progress, statistics."""

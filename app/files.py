@@ -1,0 +1,110 @@
+"""The list of opened X-rays with thumbnails; selecting files shows them in the viewer.
+
+Folders are expanded and thumbnails made in workers, one file at a time so that the image
+the user clicks is not starved by thumbnail work (it runs at a higher priority).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
+
+from app import workers
+from app.images import THUMB_SIZE, expand_paths, thumbnail
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _thumbnails(paths: list[Path], ctx: workers.TaskContext) -> None:
+    from core.errors import ImageLoadError
+
+    for i, p in enumerate(paths):
+        ctx.check()
+        try:
+            ctx.publish((p, thumbnail(p)))
+        except ImageLoadError as exc:
+            ctx.publish((p, exc.one_line()))
+        ctx.progress(i + 1, len(paths))
+
+
+class FileList(QListWidget):
+    """See the module docstring."""
+
+    filesSelected = Signal(list)  # list[Path]
+    status = Signal(str)
+    problems = Signal(list)  # list[str] of one-line problems
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("fileList")
+        self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setUniformItemSizes(True)
+        self.setWordWrap(True)
+        self.itemSelectionChanged.connect(self._selection_changed)
+        self._items: dict[str, QListWidgetItem] = {}
+        self._placeholder = self._blank_icon()
+        self._tasks: list[workers.Task] = []
+
+    @staticmethod
+    def _blank_icon() -> QIcon:
+        pix = QPixmap(THUMB_SIZE, THUMB_SIZE)
+        pix.fill(Qt.GlobalColor.black)
+        return QIcon(pix)
+
+    def paths(self) -> list[Path]:
+        return [Path(self.item(i).data(PATH_ROLE)) for i in range(self.count())]
+
+    def add_paths(self, paths: list[str | Path], select: bool = True) -> workers.Task:
+        """Expand folders and list the X-rays found (worker), then make their thumbnails."""
+        raw = [Path(p) for p in paths]
+        return workers.submit(lambda ctx: expand_paths(raw), owner=self, name="Opening files", priority=1,
+                              done=lambda res: self._add_found(*res, select=select),
+                              failed=lambda m: self.problems.emit([m]))
+
+    def _add_found(self, files: list[Path], problems: list[str], select: bool) -> None:
+        if problems:
+            self.problems.emit(problems)
+        new = []
+        for p in files:
+            key = str(p)
+            if key in self._items:
+                continue
+            item = QListWidgetItem(self._placeholder, p.name)
+            item.setData(PATH_ROLE, key)
+            item.setToolTip(key)
+            self.addItem(item)
+            self._items[key] = item
+            new.append(p)
+        if files:
+            self.status.emit(f"{len(files)} image(s) listed" if len(files) > 1 else f"Opened {files[0].name}")
+        if select and files:
+            first = self._items[str(files[0])]
+            self.clearSelection()
+            first.setSelected(True)
+            self.setCurrentItem(first)
+            self.scrollToItem(first)
+        if new:
+            self._tasks.append(workers.submit(lambda ctx: _thumbnails(new, ctx), owner=self, name="Thumbnails",
+                                              partial=self._thumbnail_ready))
+
+    def _thumbnail_ready(self, item: object) -> None:
+        path, result = item  # type: ignore[misc]
+        entry = self._items.get(str(path))
+        if entry is None:
+            return
+        if isinstance(result, QImage):
+            entry.setIcon(QIcon(QPixmap.fromImage(result)))
+        else:
+            entry.setToolTip(str(result))
+            entry.setForeground(Qt.GlobalColor.darkRed)
+
+    def _selection_changed(self) -> None:
+        rows = sorted(self.row(i) for i in self.selectedItems())
+        self.filesSelected.emit([Path(self.item(r).data(PATH_ROLE)) for r in rows])
+
+    def thumbnails_done(self) -> bool:
+        return all(t.finished.is_set() for t in self._tasks)

@@ -1,0 +1,231 @@
+"""The main window: three modes (viewer, blinded reader, study administration) over one database.
+
+Only the viewer is built at start-up; the reader and administration pages (which need the
+study engine) are built the first time they are opened, so the window shows fast. In
+reader mode everything that could identify a pane's source is hidden: the file list,
+the viewer's info panel, status messages from other pages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QToolBar,
+    QWidget,
+)
+
+from app import settings, workers
+from app.files import FileList
+from app.qt_util import APP_NAME, show_error
+from app.viewer.page import ViewerPage
+
+VIEWER, READER, ADMIN = "viewer", "reader", "admin"
+_TITLES = {VIEWER: "Viewer", READER: "Reader", ADMIN: "Study administration"}
+STATUS_MS = 6000
+
+
+class MainWindow(QMainWindow):
+    """See the module docstring."""
+
+    def __init__(self, database: str | None = None) -> None:
+        super().__init__()
+        self.database = database
+        self.setObjectName("mainWindow")
+        self.resize(1400, 860)
+        self.setAcceptDrops(True)
+        self._pages: dict[str, QWidget] = {}
+        self._mode = VIEWER
+        self.stack = QStackedWidget()
+        self.setCentralWidget(self.stack)
+        self.viewer = ViewerPage()
+        self.viewer.status.connect(lambda m: self._page_status(VIEWER, m))
+        self._add_page(VIEWER, self.viewer)
+
+        self.files = FileList()
+        self.files.filesSelected.connect(self.viewer.show_files)
+        self.files.status.connect(lambda m: self._page_status(VIEWER, m))
+        self.files.problems.connect(self._problems)
+        self.files_dock = QDockWidget("Images", self)
+        self.files_dock.setObjectName("filesDock")
+        self.files_dock.setWidget(self.files)
+        self.files_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.files_dock)
+        self.resizeDocks([self.files_dock], [230], Qt.Orientation.Horizontal)
+
+        self._make_menus()
+        self._make_mode_bar()
+        self.statusBar().setObjectName("statusBar")
+        self._set_mode(VIEWER)
+
+    # -- menus and modes -------------------------------------------------------------------
+
+    def _make_menus(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        act = menu.addAction("&Open files…", self.open_files_dialog)
+        act.setShortcut(QKeySequence.StandardKey.Open)
+        menu.addAction("Open &folder…", self.open_folder_dialog)
+        self.recent_menu = menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        menu.addSeparator()
+        act = menu.addAction("&Quit", self.close)
+        act.setShortcut(QKeySequence.StandardKey.Quit)
+        self.mode_menu = self.menuBar().addMenu("&Mode")
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("&About", self._about)
+
+    def _make_mode_bar(self) -> None:
+        bar = QToolBar("Mode")
+        bar.setObjectName("modeBar")
+        bar.setMovable(False)
+        bar.setIconSize(QSize(16, 16))
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        group = QActionGroup(self)
+        self.mode_actions: dict[str, QAction] = {}
+        for i, mode in enumerate((VIEWER, READER, ADMIN)):
+            action = QAction(_TITLES[mode], self)
+            action.setCheckable(True)
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}" if mode != VIEWER else "Ctrl+0"))
+            action.triggered.connect(lambda _c=False, m=mode: self.set_mode(m))
+            group.addAction(action)
+            bar.addAction(action)
+            self.mode_menu.addAction(action)
+            self.mode_actions[mode] = action
+        self.mode_actions[VIEWER].setShortcut(QKeySequence("Ctrl+Shift+V"))
+        self.mode_actions[READER].setShortcut(QKeySequence("Ctrl+Shift+R"))
+        self.mode_actions[ADMIN].setShortcut(QKeySequence("Ctrl+Shift+A"))
+
+    def _add_page(self, mode: str, page: QWidget) -> None:
+        self._pages[mode] = page
+        self.stack.addWidget(page)
+
+    def page(self, mode: str) -> QWidget:
+        """The page of a mode, built on first use (reader and admin need the study engine)."""
+        if mode not in self._pages:
+            if mode == READER:
+                from app.reader.page import ReaderPage
+
+                page = ReaderPage(self.database)
+                page.status.connect(lambda m: self._page_status(READER, m))
+            else:
+                from app.admin.page import AdminPage
+
+                page = AdminPage(self.database)
+                page.status.connect(lambda m: self._page_status(ADMIN, m))
+                page.openReader.connect(self.open_reader)
+            self._add_page(mode, page)
+        return self._pages[mode]
+
+    def mode(self) -> str:
+        return self._mode
+
+    def set_mode(self, mode: str) -> None:
+        current = self._pages.get(self._mode)
+        if mode != self._mode and current is not None and hasattr(current, "can_leave") and not current.can_leave():
+            self.mode_actions[self._mode].setChecked(True)
+            return
+        self._set_mode(mode)
+
+    def _set_mode(self, mode: str) -> None:
+        self._mode = mode
+        page = self.page(mode)
+        self.stack.setCurrentWidget(page)
+        self.mode_actions[mode].setChecked(True)
+        self.files_dock.setVisible(mode == VIEWER)
+        self.statusBar().clearMessage()
+        self.setWindowTitle(f"{APP_NAME} — {_TITLES[mode]}")
+        if hasattr(page, "activated"):
+            page.activated()
+
+    def open_reader(self, study_id: object = None, reader_id: object = None) -> None:
+        """Switch to reader mode, optionally on a given study and reader (from the admin page)."""
+        self._set_mode(READER)
+        page = self._pages[READER]
+        if study_id is not None:
+            page.choose(study_id, reader_id)
+
+    def _page_status(self, mode: str, message: str) -> None:
+        """Messages reach the status bar only from the page on screen (reader mode stays quiet)."""
+        if mode == self._mode:
+            self.statusBar().showMessage(message, STATUS_MS)
+
+    def _problems(self, problems: list[str]) -> None:
+        self._page_status(VIEWER, problems[0])
+        if self._mode == VIEWER:
+            show_error(self, "\n".join(problems[:10]) + ("\n…" if len(problems) > 10 else ""))
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def open_paths(self, paths: list[str | Path]) -> workers.Task | None:
+        if not paths:
+            return None
+        for p in paths:
+            settings.add_recent(p)
+        if self._mode != VIEWER:
+            self._set_mode(VIEWER)
+        return self.files.add_paths(list(paths))
+
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open X-ray files", settings.value("last_dir", str(Path.home())),
+            "X-ray images (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
+        if files:
+            settings.set_value("last_dir", str(Path(files[0]).parent))
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of X-rays",
+                                                  settings.value("last_dir", str(Path.home())))
+        if folder:
+            settings.set_value("last_dir", folder)
+            self.open_paths([folder])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = settings.recent_items()
+        for item in items:
+            self.recent_menu.addAction(item, lambda p=item: self.open_paths([p]))
+        if not items:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", settings.clear_recent)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and self._mode == VIEWER:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        self.open_paths(paths)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, f"About {APP_NAME}",
+                          f"{APP_NAME}: blinded reader studies and local viewing of R2C-GAN restored chest X-rays.")
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        for page in self._pages.values():
+            if hasattr(page, "shutdown"):
+                page.shutdown()
+        workers.cancel_all()
+        super().closeEvent(event)
+
+
+def placeholder(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    return label
+
+
+__all__ = ["MainWindow", "QTimer"]

@@ -1,0 +1,1 @@
+"""Blinded reader mode: the MD preference study, one case at a time, panes unlabeled."""

@@ -1,0 +1,59 @@
+"""Persistent user settings (recent items, last study and reader) in QSettings.
+
+``R2C_SETTINGS_DIR`` points the settings at another folder (tests, portable installs).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+MAX_RECENT = 10
+
+
+def settings() -> QSettings:
+    folder = os.environ.get("R2C_SETTINGS_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return QSettings(str(Path(folder) / "r2c-review.ini"), QSettings.Format.IniFormat)
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "R2C Review", "r2c-review")
+
+
+def _list(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]  # type: ignore[union-attr]
+
+
+def recent_items() -> list[str]:
+    return _list(settings().value("recent"))
+
+
+def add_recent(path: str | Path) -> list[str]:
+    item = str(Path(path).resolve())
+    items = [item] + [p for p in recent_items() if p != item]
+    s = settings()
+    s.setValue("recent", items[:MAX_RECENT])
+    s.sync()
+    return items[:MAX_RECENT]
+
+
+def clear_recent() -> None:
+    s = settings()
+    s.remove("recent")
+    s.sync()
+
+
+def value(key: str, default: str = "") -> str:
+    v = settings().value(key)
+    return str(v) if v is not None else default
+
+
+def set_value(key: str, val: str) -> None:
+    s = settings()
+    s.setValue(key, val)
+    s.sync()

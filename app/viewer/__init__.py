@@ -1,0 +1,1 @@
+"""The X-ray viewer: image panes, linked views, compare mode, export."""

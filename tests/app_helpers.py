@@ -1,0 +1,117 @@
+"""Helpers for the desktop-app tests: offscreen Qt, mouse drags, stand-in models, test images."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QEvent, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QMouseEvent, QWheelEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+PATIENT_NAME = "Doe^Jane"
+PATIENT_ID = "PID-77301"
+
+
+def drag(widget: QWidget, start: tuple[float, float], end: tuple[float, float],
+         button: Qt.MouseButton = Qt.MouseButton.LeftButton, steps: int = 4) -> None:
+    """Press, move (with the button held, which QTest.mouseMove cannot do) and release."""
+    def send(kind: QEvent.Type, pos: QPointF, buttons: Qt.MouseButton) -> None:
+        glob = widget.mapToGlobal(pos)
+        event = QMouseEvent(kind, pos, glob, button if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton,
+                            buttons, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, event)
+
+    p0, p1 = QPointF(*start), QPointF(*end)
+    send(QEvent.Type.MouseButtonPress, p0, button)
+    for i in range(1, steps + 1):
+        t = i / steps
+        send(QEvent.Type.MouseMove, p0 + (p1 - p0) * t, button)
+    send(QEvent.Type.MouseButtonRelease, p1, Qt.MouseButton.NoButton)
+
+
+def wheel(widget: QWidget, at: tuple[float, float], notches: float) -> None:
+    pos = QPointF(*at)
+    event = QWheelEvent(pos, widget.mapToGlobal(pos), QPointF(0, 0).toPoint(), QPointF(0, 120 * notches).toPoint(),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def click(widget: QWidget, at: tuple[float, float] | None = None) -> None:
+    """A left click without movement (what reader mode takes as choosing a pane)."""
+    if at is None:
+        at = (widget.width() / 2, widget.height() / 2)
+    drag(widget, at, at, steps=0)
+
+
+def make_stand_in_generators(folder: Path, variants: tuple[str, ...] = ("r2c-q1",)) -> Path:
+    """Untrained but valid generator files, as trained ones will be installed."""
+    import torch
+
+    from core.models import build_generator
+    from core.variants import VARIANTS
+    from core.weights.model_file import Manifest, save_model
+
+    torch.manual_seed(0)
+    for vid in variants:
+        v = VARIANTS[vid]
+        save_model(folder / f"{vid}.safetensors", build_generator(v.architecture, v.q).state_dict(),
+                   Manifest(variant_id=vid, display_name=v.display_name, kind="generator",
+                            architecture=v.architecture, q=v.q, default_iterations=v.default_iterations))
+    return folder
+
+
+def write_test_dicom(path: Path, seed: int = 3, size: tuple[int, int] = (320, 288)) -> Path:
+    """A 12-bit MONOCHROME2 DICOM phantom carrying patient identifiers and a pixel spacing."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from core.phantom import make_phantom
+
+    pixels = np.round(make_phantom(seed, size) * 4095).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # DX for presentation
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientName = PATIENT_NAME
+    ds.PatientID = PATIENT_ID
+    ds.PatientSex = "F"
+    ds.StudyDate = "20240102"
+    ds.Modality = "DX"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelSpacing = ["0.5", "0.5"]
+    ds.WindowCenter, ds.WindowWidth = "2048", "4096"
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def write_test_png(path: Path, seed: int = 5, size: tuple[int, int] = (256, 256)) -> Path:
+    import cv2
+
+    from core.phantom import make_phantom, to_uint8
+
+    cv2.imwrite(str(path), to_uint8(make_phantom(seed, size)))
+    return path
+
+
+def settle(qtbot, ms: int = 50) -> None:
+    """Let queued signals and paints run."""
+    from app import workers
+
+    workers.wait_idle(60_000)
+    qtbot.wait(ms)

@@ -1,0 +1,27 @@
+"""The window appears fast: start-up imports neither torch nor the study engine."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.gui
+
+
+def test_window_appears_quickly_without_heavy_imports(tmp_path: Path) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", R2C_STARTUP_REPORT="1", R2C_SETTINGS_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "gui"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("startup:"))
+    print(line)
+    assert line.endswith("heavy modules loaded: none"), line
+    after_start = re.search(r"([\d.]+) s after process start", line)
+    if after_start:  # generous: the test machine is shared with training runs
+        assert float(after_start.group(1)) < 5.0, line

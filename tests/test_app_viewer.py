@@ -1,0 +1,205 @@
+"""Viewer: window/level, invert, linked zoom/pan, flicker, compare with a stand-in generator, export."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from tests.app_helpers import (  # noqa: E402
+    PATIENT_ID,
+    PATIENT_NAME,
+    drag,
+    make_stand_in_generators,
+    settle,
+    wheel,
+    write_test_dicom,
+    write_test_png,
+)
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("R2C_SETTINGS_DIR", str(tmp_path / "settings"))
+    monkeypatch.setenv("R2C_MODELS_DIR", str(tmp_path / "no-models"))
+    from app import engine
+
+    engine.reset()
+    yield tmp_path
+    engine.reset()
+
+
+@pytest.fixture
+def window(qtbot, env: Path):
+    from app.main_window import MainWindow
+
+    win = MainWindow(database=str(env / "study.db"))
+    qtbot.addWidget(win)
+    win.resize(1280, 760)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    settle(qtbot, 10)
+
+
+def _open(qtbot, win, paths: list[Path], count: int) -> None:
+    win.open_paths([str(p) for p in paths])
+    qtbot.waitUntil(lambda: win.files.count() == count, timeout=20_000)
+    qtbot.waitUntil(lambda: len(win.viewer.xrays()) >= 1, timeout=20_000)
+    settle(qtbot)
+
+
+def test_window_level_drag_follows_the_formula(qtbot, window, env: Path) -> None:
+    from core.imaging import Window, render, to_uint8
+
+    dcm = write_test_dicom(env / "chest.dcm")
+    _open(qtbot, window, [dcm], 1)
+    pane = window.viewer.grid.panes()[0]
+    xray = window.viewer.current_xray()
+    base = xray.windows[0]
+    assert np.array_equal(pane.rendered_gray(), xray.to_uint8())
+
+    drag(pane, (100, 100), (164, 68))  # 64 px right (wider), 32 px up (lower level)
+    w = pane.current_window()
+    assert w.width == pytest.approx(base.width * (1 + 64 / 256))
+    assert w.center == pytest.approx(base.center - 32 / 256 * base.width)
+    expected = to_uint8(render(xray.values, Window(w.center, w.width, "", base.function), xray.invert))
+    assert np.array_equal(pane.rendered_gray(), expected)
+
+    # What reaches the screen is those pixels: at 1:1 the pane's centre shows the image's centre pixel.
+    pane.one_to_one()
+    qtbot.wait(20)
+    shot = pane.grab().toImage()
+    dpr = shot.devicePixelRatio()
+    gx, gy = int(pane.width() / 2 * dpr), int(pane.height() / 2 * dpr)
+    ix, iy = (int(v) for v in pane.widget_to_image(pane.rect().center().toPointF()))
+    assert abs(shot.pixelColor(gx, gy).red() - int(expected[iy, ix])) <= 1
+
+    # Invert: the same window, black and white swapped.
+    pane.setFocus()
+    qtbot.keyClick(pane, Qt.Key.Key_I)
+    inverted = to_uint8(render(xray.values, Window(w.center, w.width, "", base.function), not xray.invert))
+    assert np.array_equal(pane.rendered_gray(), inverted)
+
+    # Patient identifiers are in the viewer's info panel.
+    texts = " ".join(lbl.text() for lbl in window.viewer.info.findChildren(type(window.viewer.hint)))
+    assert "Doe, Jane" in texts and PATIENT_ID in texts
+
+
+def test_linked_zoom_pan_window_and_unlinking(qtbot, window, env: Path) -> None:
+    a = write_test_dicom(env / "a.dcm", seed=1)
+    b = write_test_png(env / "b.png", seed=2, size=(200, 240))
+    _open(qtbot, window, [a, b], 2)
+    window.files.selectAll()
+    qtbot.waitUntil(lambda: len(window.viewer.grid.panes()) == 2 and len(window.viewer.xrays()) == 2,
+                    timeout=20_000)
+    settle(qtbot)
+    p0, p1 = window.viewer.grid.panes()
+    assert p0.size() == p1.size()
+
+    wheel(p0, (p0.width() / 2, p0.height() / 2), 2)
+    assert p0.state().zoom == pytest.approx(1.15**2)
+    assert p1.state().zoom == pytest.approx(p0.state().zoom)
+    drag(p0, (50, 50), (90, 70), Qt.MouseButton.MiddleButton)
+    assert p0.state().center != (0.5, 0.5)
+    assert p1.state().center == pytest.approx(p0.state().center)
+    drag(p1, (50, 50), (80, 50))  # window/level on the other pane
+    assert p0.state().width == pytest.approx(p1.state().width) and p0.state().touched
+
+    window.viewer.link_geometry_action.setChecked(False)
+    drag(p0, (50, 120), (50, 60), Qt.MouseButton.RightButton)  # right-drag up: zoom in
+    assert p0.state().zoom > 1.15**2
+    assert p1.state().zoom == pytest.approx(1.15**2)
+    drag(p0, (50, 50), (20, 50))  # window still linked
+    assert p1.state().width == pytest.approx(p0.state().width)
+    window.viewer.link_window_action.setChecked(False)
+    drag(p0, (50, 50), (90, 50))
+    assert p1.state().width != pytest.approx(p0.state().width)
+
+    # Flicker: the two panes alternate in the same place.
+    window.viewer.flicker_action.setChecked(True)
+    assert p0.isVisible() and not p1.isVisible()
+    qtbot.waitUntil(lambda: p1.isVisible() and not p0.isVisible(), timeout=3000)
+    assert p1.geometry() == p0.geometry()
+    window.viewer.flicker_action.setChecked(False)
+    assert p0.isVisible() and p1.isVisible()
+
+
+def test_compare_without_weights_says_what_is_missing(qtbot, window, env: Path) -> None:
+    png = write_test_png(env / "c.png")
+    _open(qtbot, window, [png], 1)
+    window.viewer.set_compare(True)
+    label = window.viewer.compare.missing_label
+    assert label.isVisible() and "No trained generators" in label.text()
+    assert not window.viewer.compare.restore_button.isEnabled()
+
+
+def test_compare_restores_shows_probability_and_exports(qtbot, window, env: Path, artifacts_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pydicom
+
+    monkeypatch.setenv("R2C_MODELS_DIR", str(make_stand_in_generators(env / "models")))
+    dcm = write_test_dicom(env / "chest.dcm")
+    _open(qtbot, window, [dcm], 1)
+    viewer = window.viewer
+    viewer.set_compare(True)
+    compare = viewer.compare
+    qtbot.waitUntil(lambda: len(compare.results()) == 1, timeout=60_000)
+    settle(qtbot)
+    panes = viewer.grid.panes()
+    assert len(panes) == 2
+    result = compare.results()[0]
+    assert 0.0 <= result.covid_probability <= 1.0
+    assert "R2C-GAN (Q=1)" in panes[1].caption() and "COVID-19" in panes[1].caption()
+    assert result.iterations == 3
+    assert panes[1].image().values.shape == panes[0].image().values.shape
+
+    # Lung overlay without a trained segmenter: one clear line, no crash.
+    compare.overlay_check.setChecked(True)
+    qtbot.waitUntil(lambda: "unavailable" in compare.seg_label.text(), timeout=20_000)
+    assert "segmenter" in compare.seg_label.text()
+
+    shots = artifacts_dir / "screenshots"
+    shots.mkdir(exist_ok=True)
+    window.grab().save(str(shots / "compare.png"))
+
+    png_task = compare.export_to(env / "out.png", 0, "png")
+    dcm_task = compare.export_to(env / "out.dcm", 0, "dcm")
+    settle(qtbot)
+    assert png_task.finished.is_set() and dcm_task.finished.is_set()
+    from core.imaging import load_xray
+
+    assert load_xray(env / "out.png").size == (256, 256)
+    ds = pydicom.dcmread(env / "out.dcm")
+    assert ds.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
+    assert "DERIVED" in list(ds.ImageType)
+    assert (ds.Rows, ds.Columns) == result.restoration.final.shape
+    assert "R2C-GAN (Q=1)" in ds.DerivationDescription and "3 passes" in ds.DerivationDescription
+    source = pydicom.dcmread(dcm)
+    assert ds.SOPInstanceUID != source.SOPInstanceUID and ds.SeriesInstanceUID != source.SeriesInstanceUID
+    assert ds.StudyInstanceUID == source.StudyInstanceUID and str(ds.PatientName) == PATIENT_NAME
+    assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    assert float(ds.PixelSpacing[0]) == pytest.approx(0.5 * 288 / 256)
+    assert np.array_equal(ds.pixel_array, np.rint(result.restoration.final * 255).astype(np.uint8))
+
+
+def test_viewer_screenshot(qtbot, window, env: Path, artifacts_dir: Path) -> None:
+    a = write_test_dicom(env / "a.dcm", seed=1)
+    b = write_test_png(env / "b.png", seed=2, size=(400, 440))
+    _open(qtbot, window, [a, b], 2)
+    qtbot.waitUntil(window.files.thumbnails_done, timeout=20_000)
+    window.files.selectAll()
+    qtbot.waitUntil(lambda: len(window.viewer.xrays()) == 2, timeout=20_000)
+    settle(qtbot)
+    shots = artifacts_dir / "screenshots"
+    shots.mkdir(exist_ok=True)
+    assert window.grab().save(str(shots / "viewer.png"))
