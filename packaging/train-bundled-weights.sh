@@ -18,9 +18,18 @@ r2c-q3 operational 3 15 8 600
 r2c-q5 operational 5 8 4 300
 r2c-cnn convolutional - 4 2 250"
 
-gan_done() { # run_dir total_steps
-  local last; last=$(ls -d "$1"/checkpoints/ckpt-* 2>/dev/null | tail -n1 || true)
-  [ -n "$last" ] && [ "$((10#${last##*ckpt-}))" -ge "$2" ]
+gan_done() { # run_dir epochs: true when the newest checkpoint has reached the end of the schedule
+  [ -f "$1/domains.json" ] || return 1
+  "${PY:-.venv/bin/python}" - "$1" "$2" <<'PYEOF'
+import json, sys
+from pathlib import Path
+run, epochs = Path(sys.argv[1]), int(sys.argv[2])
+plan = json.loads((run / "domains.json").read_text())
+per_epoch = max(len(plan["train_poor"]) + len(plan["train_degraded"]), len(plan["train_clean"]))
+ckpts = sorted((run / "checkpoints").glob("ckpt-*"))
+step = json.loads((ckpts[-1] / "state.json").read_text())["step"] if ckpts else 0
+sys.exit(0 if step >= epochs * per_epoch else 1)
+PYEOF
 }
 
 while :; do
@@ -28,8 +37,7 @@ while :; do
   while read -r vid arch q epochs decay chunk; do
     run="$RUNS/$vid"
     qarg=(); [ "$q" != "-" ] && qarg=(--q "$q")
-    steps_per_epoch=207  # max(|A|, |B|) for seed 0 on ../shared/data/cxr_labeled (see runs/*/domains.json)
-    if gan_done "$run" $((epochs * steps_per_epoch)); then continue; fi
+    if gan_done "$run" "$epochs"; then continue; fi
     pending=1
     nice -n 10 "$R2C" train --arch "$arch" "${qarg[@]}" --data "$DATA/cxr_labeled" --run "$run" \
       --epochs "$epochs" --decay-epoch "$decay" --max-steps "$chunk" --threads "$THREADS" \

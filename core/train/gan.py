@@ -212,18 +212,12 @@ class GanTrainer:
         dev = self.device
         return _to_tensor(a_imgs).to(dev), _to_tensor(b_imgs).to(dev), la.to(dev), lb.to(dev), rng
 
-    # ----- one optimisation step ----------------------------------------------------------
-    def train_step(self) -> dict[str, float]:
+    # ----- losses and one optimisation step ----------------------------------------------
+    def generator_losses(self, A: torch.Tensor, B: torch.Tensor, label_a: torch.Tensor, label_b: torch.Tensor
+                         ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The authors' L_G, its parts, and the two translated batches (A2B, B2A)."""
         cfg = self.config
-        A, B, label_a, label_b, rng = self.batch(self.step)
-        lr = self.lr_at(self.step)
-        for opt in (self.opt_G, self.opt_D):
-            for group in opt.param_groups:
-                group["lr"] = lr
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
-
-        # Generators
-        with autocast:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             A2B, A2B_cls = self.G_A2B.forward_logits(A)
             B2A, B2A_cls = self.G_B2A.forward_logits(B)
             A2B2A, A2B2A_cls = self.G_B2A.forward_logits(A2B)
@@ -232,33 +226,48 @@ class GanTrainer:
             B2B, B2B_cls = self.G_A2B.forward_logits(B)
             adv_a2b = lsgan_g_loss(self.D_B(A2B).float())
             adv_b2a = lsgan_g_loss(self.D_A(B2A).float())
-        cyc_a, cyc_b = F.l1_loss(A2B2A.float(), A), F.l1_loss(B2A2B.float(), B)
-        id_a, id_b = F.l1_loss(A2A.float(), A), F.l1_loss(B2B.float(), B)
-        ce = {name: F.cross_entropy(logits.float(), label) for name, logits, label in (
-            ("ce_a2b", A2B_cls, label_a), ("ce_b2a", B2A_cls, label_b),
-            ("ce_a2b2a", A2B2A_cls, label_a), ("ce_b2a2b", B2A2B_cls, label_b),
-            ("ce_a2a", A2A_cls, label_a), ("ce_b2b", B2B_cls, label_b))}
-        g_total = (
-            adv_a2b + adv_b2a + cfg.cls_adv_weight * (ce["ce_a2b"] + ce["ce_b2a"])
-            + cfg.cycle_weight * (cyc_a + cyc_b + cfg.cls_cycle_weight * (ce["ce_a2b2a"] + ce["ce_b2a2b"]))
-            + cfg.identity_weight * (id_a + id_b + cfg.cls_identity_weight * (ce["ce_a2a"] + ce["ce_b2b"]))
+        parts = {"adv_a2b": adv_a2b, "adv_b2a": adv_b2a,
+                 "cyc_a": F.l1_loss(A2B2A.float(), A), "cyc_b": F.l1_loss(B2A2B.float(), B),
+                 "id_a": F.l1_loss(A2A.float(), A), "id_b": F.l1_loss(B2B.float(), B)}
+        # Each generator's class head predicts the label of its input image's case.
+        for name, logits, label in (("ce_a2b", A2B_cls, label_a), ("ce_b2a", B2A_cls, label_b),
+                                    ("ce_a2b2a", A2B2A_cls, label_a), ("ce_b2a2b", B2A2B_cls, label_b),
+                                    ("ce_a2a", A2A_cls, label_a), ("ce_b2b", B2B_cls, label_b)):
+            parts[name] = F.cross_entropy(logits.float(), label)
+        p = parts
+        total = (
+            p["adv_a2b"] + p["adv_b2a"] + cfg.cls_adv_weight * (p["ce_a2b"] + p["ce_b2a"])
+            + cfg.cycle_weight * (p["cyc_a"] + p["cyc_b"] + cfg.cls_cycle_weight * (p["ce_a2b2a"] + p["ce_b2a2b"]))
+            + cfg.identity_weight * (p["id_a"] + p["id_b"] + cfg.cls_identity_weight * (p["ce_a2a"] + p["ce_b2b"]))
         )
+        return total, parts, A2B, B2A
+
+    def discriminator_losses(self, A: torch.Tensor, B: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+            d_a = lsgan_d_loss(self.D_A(A).float(), self.D_A(fake_a).float())
+            d_b = lsgan_d_loss(self.D_B(B).float(), self.D_B(fake_b).float())
+        return d_a, d_b
+
+    def train_step(self) -> dict[str, float]:
+        A, B, label_a, label_b, rng = self.batch(self.step)
+        lr = self.lr_at(self.step)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        g_total, parts, A2B, B2A = self.generator_losses(A, B, label_a, label_b)
         self.opt_G.zero_grad(set_to_none=True)
         g_total.backward()
         self.opt_G.step()
-
-        # Discriminators, on pooled fakes
+        # Discriminators see pooled fakes (the history pool stabilises training).
         fake_b = self.pool_A2B.query(A2B.detach().float(), rng)
         fake_a = self.pool_B2A.query(B2A.detach().float(), rng)
-        with autocast:
-            d_a = lsgan_d_loss(self.D_A(A).float(), self.D_A(fake_a).float())
-            d_b = lsgan_d_loss(self.D_B(B).float(), self.D_B(fake_b).float())
+        d_a, d_b = self.discriminator_losses(A, B, fake_a, fake_b)
         self.opt_D.zero_grad(set_to_none=True)
         (d_a + d_b).backward()
         self.opt_D.step()
         self.step += 1
-        losses = {"g_total": g_total, "adv_a2b": adv_a2b, "adv_b2a": adv_b2a, "cyc_a": cyc_a, "cyc_b": cyc_b,
-                  "id_a": id_a, "id_b": id_b, **ce, "d_a": d_a, "d_b": d_b}
+        losses = {"g_total": g_total, **parts, "d_a": d_a, "d_b": d_b}
         return {k: float(v.detach()) for k, v in losses.items()} | {"lr": lr}
 
     # ----- checkpoints ------------------------------------------------------------------

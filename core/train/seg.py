@@ -127,7 +127,7 @@ class SegTrainer:
         loss.backward()
         self.opt.step()
         self.step += 1
-        return {"loss": float(loss), "dice_loss": float(dice), "bce": float(bce), "lr": lr}
+        return {"loss": float(loss.detach()), "dice_loss": float(dice.detach()), "bce": float(bce.detach()), "lr": lr}
 
     def save(self) -> Path:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}

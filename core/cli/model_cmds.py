@@ -1,0 +1,215 @@
+"""``r2c-review models | restore | segment | import-tf``: the engine from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.errors import R2CError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser("models", help="list restoration variants, their weights and the compute device")
+    m.add_argument("--device", default=None)
+    m.set_defaults(handler=_models)
+
+    r = sub.add_parser("restore", help="restore X-rays with an R2C-GAN variant")
+    r.add_argument("inputs", nargs="+", type=Path, help="files or folders")
+    r.add_argument("--variant", default=None, help="variant id (see 'r2c-review models')")
+    r.add_argument("--weights", type=Path, default=None, help="model file (.safetensors) instead of the installed one")
+    r.add_argument("--iterations", type=int, default=None, help="restoration passes (default: the model's)")
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--all-iterations", action="store_true", help="also write the image after every pass")
+    r.add_argument("--original-size", action="store_true", help="resize the result back to the input's size")
+    r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--device", default=None)
+    r.set_defaults(handler=_restore)
+
+    s = sub.add_parser("segment", help="segment the lungs of X-rays (mask PNG, overlay PNG, lung areas CSV)")
+    s.add_argument("inputs", nargs="+", type=Path)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--weights", type=Path, default=None)
+    s.add_argument("--device", default=None)
+    s.set_defaults(handler=_segment)
+
+    t = sub.add_parser("import-tf", help="convert the authors' TensorFlow checkpoint into an app model file")
+    t.add_argument("checkpoint", type=Path, help="checkpoint folder, prefix (…/ckpt-N) or .index file")
+    t.add_argument("--arch", required=True, choices=["operational", "convolutional", "convolutional-light"])
+    t.add_argument("--q", type=int, default=None)
+    t.add_argument("--out", type=Path, required=True, help="output .safetensors file")
+    t.add_argument("--root", default="G_A2B", help="generator to take from a train.py checkpoint (G_A2B or G_B2A)")
+    t.set_defaults(handler=_import_tf)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from core.device import describe, pick_device
+    from core.variants import SEGMENTER_ID, VARIANTS, weights_path
+    from core.weights.model_file import read_manifest
+
+    print(f"device: {describe(pick_device(args.device))}")
+    print(f"{'variant':<15} {'name':<17} {'arch':<20} {'q':>2} {'iter':>4}  weights")
+    for v in VARIANTS.values():
+        path = weights_path(v.id)
+        status = "not installed"
+        if path:
+            try:
+                man = read_manifest(path)
+                epochs = man.provenance.get("epochs_done")
+                status = f"{path} (sha256 {man.sha256[:12] if man.sha256 else '?'}…" + (
+                    f", {epochs} epochs)" if epochs is not None else ")")
+            except R2CError as exc:
+                status = f"{path} — UNUSABLE: {exc.reason}"
+        print(f"{v.id:<15} {v.display_name:<17} {v.architecture:<20} {v.q or '-':>2} {v.default_iterations:>4}  "
+              f"{status}")
+    seg = weights_path(SEGMENTER_ID)
+    print(f"{'lung segmenter':<15} {'U-Net DenseNet-121':<17}: {seg or 'not installed'}")
+    return 0
+
+
+def _expand(inputs: list[Path]) -> Iterator[Path]:
+    from core.imaging import is_supported, iter_images
+
+    for p in inputs:
+        if p.is_dir():
+            yield from iter_images(p)
+        elif p.exists() and not is_supported(p):
+            print(f"r2c-review: error: {p}: not a supported image type", file=sys.stderr)
+        else:
+            yield p
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = image if image.dtype == np.uint8 else (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    if data.ndim == 3:
+        data = cv2.cvtColor(data, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", data)
+    if not ok:
+        raise R2CError(path, "cannot encode PNG")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.tobytes())
+    tmp.replace(path)
+
+
+def _unique_stem(stem: str, used: set[str]) -> str:
+    name, n = stem, 1
+    while name in used:
+        name = f"{stem}-{n}"
+        n += 1
+    used.add(name)
+    return name
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="image", disable=total < 2, file=sys.stderr, dynamic_ncols=True)
+
+
+def _load_all(paths: list[Path]) -> tuple[list, int]:
+    """Load each input; report bad ones in one line and keep going."""
+    from core.imaging import load_xray
+
+    loaded, failed = [], 0
+    for p in paths:
+        try:
+            loaded.append(load_xray(p))
+        except R2CError as exc:
+            print(f"r2c-review: error: {exc.one_line()}", file=sys.stderr)
+            failed += 1
+    return loaded, failed
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from core.restore import Restorer, resize_to
+
+    if args.variant is None and args.weights is None:
+        raise R2CError(None, "give --variant (see 'r2c-review models') or --weights FILE")
+    restorer = Restorer(args.device)
+    loaded = restorer.generator(args.variant, args.weights)  # fail early on missing/bad weights
+    xrays, failed = _load_all(list(_expand(args.inputs)))
+    used: set[str] = set()
+    vid = args.variant or loaded.manifest.variant_id
+    rows: list[dict] = []
+    with _progress(len(xrays), f"restore {vid}") as bar:
+        for start in range(0, len(xrays), args.batch_size):
+            chunk = xrays[start : start + args.batch_size]
+            results = restorer.restore_many([x.display for x in chunk], args.variant, args.iterations, args.weights)
+            for xr, res in zip(chunk, results, strict=True):
+                stem = _unique_stem(xr.source.stem, used)
+                passes = range(1, res.iterations + 1) if args.all_iterations else [res.iterations]
+                for i in passes:
+                    img = res.images[i - 1]
+                    if args.original_size:
+                        img = resize_to(img, xr.size)
+                    _write_png(args.out / f"{stem}_{vid}_x{i}.png", img)
+                rows.append({"file": str(xr.source), "output_stem": stem, "variant": vid,
+                             "iterations": res.iterations, "p_covid_pass1": round(res.covid_probability, 5),
+                             "p_covid_last_pass": round(float(res.probs[-1][1]), 5)})
+            bar.update(len(chunk))
+    _write_csv(args.out / "classification.csv", rows)
+    print(f"restored {len(xrays)} image(s) into {args.out}" + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["file"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _segment(args: argparse.Namespace) -> int:
+    from core.segment import LungSegmenter, overlay
+
+    segmenter = LungSegmenter(args.weights, args.device)
+    xrays, failed = _load_all(list(_expand(args.inputs)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    rows = []
+    with _progress(len(xrays), "segment") as bar:
+        for xr in xrays:
+            seg = segmenter.segment(xr.display, xr.pixel_spacing)
+            stem = _unique_stem(xr.source.stem, used)
+            _write_png(args.out / f"{stem}_mask.png", seg.mask.astype(np.uint8) * 255)
+            _write_png(args.out / f"{stem}_overlay.png", overlay(xr.display, seg.mask))
+            a = seg.areas
+            rows.append({"file": xr.source.name, "lung_px": a.total_px, "lung_fraction": round(a.fraction, 4),
+                         "image_left_px": a.image_left_px, "image_right_px": a.image_right_px,
+                         "lung_mm2": round(a.total_mm2, 1) if a.total_mm2 is not None else ""})
+            bar.update(1)
+    _write_csv(args.out / "lung_areas.csv", rows)
+    print(f"segmented {len(xrays)} image(s) into {args.out}" + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _import_tf(args: argparse.Namespace) -> int:
+    from core.variants import variant_for
+    from core.weights.model_file import Manifest, save_model
+    from core.weights.tf_checkpoint import resolve_prefix
+    from core.weights.tf_import import import_tf_checkpoint
+
+    state = import_tf_checkpoint(args.checkpoint, args.arch, args.q, root=args.root)
+    variant = variant_for(args.arch, args.q if args.arch == "operational" else None)
+    vid = variant.id if variant else f"{args.arch}-q{args.q}"
+    manifest = Manifest(
+        variant_id=vid,
+        display_name=variant.display_name if variant else vid,
+        kind="generator",
+        architecture=args.arch,
+        q=args.q if args.arch == "operational" else None,
+        default_iterations=variant.default_iterations if variant else 1,
+        provenance={"source": "imported from a TensorFlow checkpoint of the authors' code (meteahishali/R2C-GAN)",
+                    "checkpoint": str(resolve_prefix(args.checkpoint)), "root": args.root},
+    )
+    saved = save_model(args.out, state, manifest)
+    print(f"wrote {args.out} ({saved.display_name}, sha256 {saved.sha256}) and {args.out.with_suffix('.json')}")
+    return 0

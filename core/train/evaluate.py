@@ -1,0 +1,192 @@
+"""``r2c-review evaluate``: restoration, classification and segmentation figures on held-out data.
+
+* Restoration where a clean reference exists: clean held-out images are degraded with a
+  fixed seed (``core.degrade``), restored, and compared with the clean image (PSNR/SSIM
+  per pass count, and the gain over the degraded input).
+* A high-quality input must stay high quality: PSNR/SSIM of the restored image vs. its input.
+* Classification from the generator's class head (pass 1, threshold 0.5): accuracy,
+  sensitivity, specificity, precision, F1, F2, overall and per data source. In the public
+  data, source and label are confounded (COVID-19 images come mostly from paper figures and
+  portable films, controls from screening archives), so high figures may reflect the
+  source rather than the disease.
+* Segmentation: Dice and IoU at each image's own resolution, per dataset.
+
+All comparisons happen at the model's 256x256 input size, where restorations live.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, fbeta_score, precision_score, recall_score
+
+from core.degrade import degrade
+from core.errors import TrainingError
+from core.quality import psnr, ssim
+from core.restore import Restorer, to_model_input
+from core.train.data import LabeledImage, read_gray, read_labeled_folder, read_mask, read_mask_folder, split_masks
+from core.train.domains import DomainPlan, build_domain_plan
+from core.variants import VARIANTS, weights_path
+
+log = logging.getLogger(__name__)
+EVAL_SEED_TAG = 0xE7A1
+CONFOUND_NOTE = ("source and label are confounded in this data (COVID-19 images mostly come from paper figures and "
+                 "portable AP films, controls mostly from screening archives): the classifier may recognise the "
+                 "source rather than the disease; read the per-source figures")
+
+
+def classification_metrics(y_true: list[int], y_pred: list[int]) -> dict[str, float | int]:
+    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    zero = {"zero_division": 0.0}
+    return {
+        "n": len(y_true), "covid": int(sum(y_true)), "control": int(len(y_true) - sum(y_true)),
+        "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "sensitivity": float(recall_score(y_true, y_pred, **zero)),
+        "specificity": float(tn / (tn + fp)) if tn + fp else float("nan"),
+        "precision": float(precision_score(y_true, y_pred, **zero)),
+        "f1": float(f1_score(y_true, y_pred, **zero)),
+        "f2": float(fbeta_score(y_true, y_pred, beta=2, **zero)),
+    }
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _model_inputs(paths: list[Path]) -> list[np.ndarray]:
+    """Display images at the model's size in [0, 1] (what a restoration is compared with)."""
+    return [(to_model_input(read_gray(p))[0] + 1.0) / 2.0 for p in paths]
+
+
+def evaluate_generator(restorer: Restorer, variant: str | None, weights: str | None, clean: list[np.ndarray],
+                       all_items: list[LabeledImage], all_images: list[np.ndarray], iterations: list[int],
+                       seed: int) -> dict[str, Any]:
+    loaded = restorer.generator(variant, weights)
+    n_iter = max(iterations)
+    out: dict[str, Any] = {"model_file": str(loaded.path), "model_sha256": loaded.manifest.sha256,
+                           "epochs_done": loaded.manifest.provenance.get("epochs_done"),
+                           "default_iterations": loaded.manifest.default_iterations}
+    # (a) restoration of synthetically degraded clean held-out images
+    degraded = [degrade(img, np.random.default_rng([seed, EVAL_SEED_TAG, i])).image for i, img in enumerate(clean)]
+    restored = restorer.restore_many(degraded, variant, n_iter, weights)
+    per_iter: dict[str, dict[str, float]] = {
+        "0": {"psnr": _mean([psnr(c, d) for c, d in zip(clean, degraded, strict=True)]),
+              "ssim": _mean([ssim(c, d) for c, d in zip(clean, degraded, strict=True)])}}
+    for k in iterations:
+        per_iter[str(k)] = {"psnr": _mean([psnr(c, r.images[k - 1]) for c, r in zip(clean, restored, strict=True)]),
+                            "ssim": _mean([ssim(c, r.images[k - 1]) for c, r in zip(clean, restored, strict=True)])}
+    out["degraded"] = {"n": len(clean), "per_iteration": per_iter,
+                       "psnr_gain_db": {str(k): per_iter[str(k)]["psnr"] - per_iter["0"]["psnr"] for k in iterations}}
+    # (b) a high-quality input must stay high quality
+    kept = restorer.restore_many(clean, variant, n_iter, weights)
+    out["high_quality"] = {"n": len(clean), "per_iteration": {
+        str(k): {"psnr": _mean([psnr(c, r.images[k - 1]) for c, r in zip(clean, kept, strict=True)]),
+                 "ssim": _mean([ssim(c, r.images[k - 1]) for c, r in zip(clean, kept, strict=True)])}
+        for k in iterations}}
+    # (c) classification from the class head on the first pass
+    preds = restorer.restore_many(all_images, variant, 1, weights)
+    y_true = [it.label for it in all_items]
+    y_pred = [int(r.probs[0][1] >= 0.5) for r in preds]
+    by_source: dict[str, dict] = {}
+    for source in sorted({it.source for it in all_items}):
+        idx = [i for i, it in enumerate(all_items) if it.source == source]
+        by_source[source] = classification_metrics([y_true[i] for i in idx], [y_pred[i] for i in idx])
+    out["classification"] = {"overall": classification_metrics(y_true, y_pred), "by_source": by_source,
+                             "note": CONFOUND_NOTE}
+    return out
+
+
+def evaluate_segmenter(masks_dir: Path, seg_weights: Path | None, device: torch.device, seed: int,
+                       all_images: bool) -> dict[str, Any]:
+    from core.segment import LungSegmenter
+
+    segmenter = LungSegmenter(seg_weights, device)
+    pairs = read_mask_folder(masks_dir)
+    standard = [p for p in pairs if p.dataset != "v7covid"]
+    other = [p for p in pairs if p.dataset == "v7covid"]
+    if not all_images:
+        split_fraction = segmenter.manifest.provenance.get("config", {}).get("test_fraction", 0.2)
+        _, standard = split_masks(standard, split_fraction, seed)
+    results: dict[str, list[tuple[float, float]]] = {}
+    for pair in standard + other:
+        image = read_gray(pair.image)
+        seg = segmenter.segment(image)
+        truth = read_mask(pair.mask, image.shape)
+        inter = float(np.logical_and(seg.mask, truth).sum())
+        total = float(seg.mask.sum() + truth.sum())
+        union = float(np.logical_or(seg.mask, truth).sum())
+        results.setdefault(pair.dataset, []).append((2 * inter / total if total else 1.0,
+                                                     inter / union if union else 1.0))
+    by_dataset = {name: {"n": len(v), "dice": _mean([d for d, _ in v]), "iou": _mean([i for _, i in v]),
+                         "dice_min": float(min(d for d, _ in v))} for name, v in sorted(results.items())}
+    std_scores = [s for name, v in results.items() if name != "v7covid" for s in v]
+    return {"model_sha256": segmenter.manifest.sha256,
+            "epochs_done": segmenter.manifest.provenance.get("epochs_done"),
+            "by_dataset": by_dataset,
+            "standard_convention": {"n": len(std_scores), "dice": _mean([d for d, _ in std_scores]),
+                                    "iou": _mean([i for _, i in std_scores])},
+            "note": ("held-out pairs of the standard-convention sets (lung fields, heart excluded); v7covid masks "
+                     "include the retrocardiac region, a different convention, and were not trained on: its figures "
+                     "are a robustness check, lower by construction")}
+
+
+def evaluate_all(labeled: Path | None, masks: Path | None, variants: list[str], weights: list[str],
+                 seg_weights: Path | None, plan_path: Path | None, seed: int, test_fraction: float,
+                 iterations: list[int], all_images: bool, device: torch.device) -> dict[str, Any]:
+    if labeled is None and masks is None:
+        raise TrainingError(None, "give --labeled and/or --masks")
+    report: dict[str, Any] = {"generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                              "device": str(device), "iterations": iterations}
+    if labeled is not None:
+        items = read_labeled_folder(labeled)
+        if all_images:
+            test_items, clean_items = items, items
+            report["split"] = "all images of the folder"
+        else:
+            plan = DomainPlan.load(plan_path) if plan_path else build_domain_plan(items, seed, test_fraction)
+            by_name = {it.name: it for it in items}
+            test_items = [by_name[n] for n in plan.test]
+            clean_items = [by_name[n] for n in plan.test_clean]
+            report["split"] = f"held-out patients (seed {plan.seed}): {len(test_items)} images, " \
+                              f"{len(clean_items)} clean"
+        clean = _model_inputs([it.path for it in clean_items])
+        all_imgs = [read_gray(it.path) for it in test_items]
+        restorer = Restorer(device)
+        targets: list[tuple[str | None, str | None]] = [(v, None) for v in variants] + [(None, w) for w in weights]
+        if not targets:
+            targets = [(v, None) for v in VARIANTS if weights_path(v)]
+        if not targets:
+            raise TrainingError(None, "no generator weights installed; give --variant or --weights")
+        report["restoration"] = {}
+        for variant, w in targets:
+            key = variant or Path(w).stem  # type: ignore[arg-type]
+            log.info("evaluating %s", key)
+            report["restoration"][key] = evaluate_generator(restorer, variant, w, clean, test_items, all_imgs,
+                                                            iterations, seed)
+    if masks is not None:
+        report["segmentation"] = evaluate_segmenter(masks, seg_weights, device, seed, all_images)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = []
+    for key, r in report.get("restoration", {}).items():
+        d, h, c = r["degraded"], r["high_quality"], r["classification"]["overall"]
+        its = report["iterations"]
+        gains = ", ".join(f"x{k}: {d['psnr_gain_db'][str(k)]:+.2f} dB" for k in its)
+        hq = ", ".join(f"x{k}: {h['per_iteration'][str(k)]['psnr']:.2f} dB" for k in its)
+        lines.append(f"{key}: degraded PSNR {d['per_iteration']['0']['psnr']:.2f} dB; gain {gains}")
+        lines.append(f"{'':{len(key)}}  high-quality kept: {hq}")
+        lines.append(f"{'':{len(key)}}  classification: acc {c['accuracy']:.3f} sens {c['sensitivity']:.3f} "
+                     f"spec {c['specificity']:.3f} prec {c['precision']:.3f} F1 {c['f1']:.3f} F2 {c['f2']:.3f}")
+    if "segmentation" in report:
+        for name, v in report["segmentation"]["by_dataset"].items():
+            lines.append(f"segmentation {name}: n={v['n']} Dice {v['dice']:.4f} IoU {v['iou']:.4f}")
+    return "\n".join(lines)
+
