@@ -17,7 +17,7 @@ def test_degradation_is_reproducible_from_the_seed() -> None:
     assert np.array_equal(a.image, b.image) and a.steps == b.steps
     assert not np.array_equal(a.image, c.image)
     assert 2 <= len(a.steps) <= 4
-    assert a.image.dtype == np.float32 and 0 <= a.image.min() and a.image.max() <= 1
+    assert a.image.dtype == np.float32 and a.image.min() >= 0 and a.image.max() <= 1
 
 
 def test_every_artifact_changes_the_image_and_lowers_psnr() -> None:

@@ -52,7 +52,8 @@ def test_batches_give_the_same_result_as_single_images(tmp_path: Path, monkeypat
     restorer = Restorer("cpu")
     images = [chest_like(seed=i) for i in range(5)]
     calls: list[tuple[int, int]] = []
-    batched = restorer.restore_many(images, "r2c-cnn-light", 2, batch_size=2, progress=lambda d, t: calls.append((d, t)))
+    batched = restorer.restore_many(images, "r2c-cnn-light", 2, batch_size=2,
+                                    progress=lambda d, t: calls.append((d, t)))
     assert calls == [(2, 5), (4, 5), (5, 5)]
     for img, res in zip(images, batched, strict=True):
         single = restorer.restore(img, "r2c-cnn-light", 2)

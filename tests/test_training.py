@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.train.data import LabeledImage, read_labeled_folder
+from core.train.data import LabeledImage, MaskPair, read_labeled_folder
 from core.train.domains import build_domain_plan
 from core.train.gan import GanConfig, GanData, GanTrainer
 from core.train.seg import SegConfig, SegTrainer
-from core.train.data import MaskPair
 from tests.engine_helpers import chest_like
 
 CPU = torch.device("cpu")
@@ -89,7 +88,8 @@ def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path: Path) -> 
     assert a.keys() == b.keys() and any(k.startswith("opt_G/") for k in a) and "pool_A2B" in a
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
-    rows = list(csv.DictReader(open(tmp_path / "b" / "metrics.csv")))
+    with open(tmp_path / "b" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
 
 
