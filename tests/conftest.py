@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# Qt tests run headless unless a display is explicitly provided.
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("R2C_SHARED_DIR", REPO.parent / "shared")).resolve()
 ARTIFACTS = REPO / "tests" / "_artifacts"
