@@ -65,6 +65,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--threads", type=int, default=None)
     e.set_defaults(handler=_evaluate)
 
+    p = sub.add_parser("publish", help="install trained runs as the bundled weights, with evaluation and manifests")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding <variant>/ and lung-seg/ runs")
+    p.add_argument("--out", type=Path, default=Path("resources/models"))
+    p.add_argument("--labeled", type=Path, required=True)
+    p.add_argument("--masks", type=Path, default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(handler=_publish)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from core.train.evaluate import format_report
+    from core.train.publish import publish
+
+    _threads(args)
+    report = publish(args.runs, args.out, args.labeled, args.masks, pick_device(args.device))
+    print(format_report(report))
+    print(f"installed into {args.out}; figures in {args.out / 'EVALUATION.md'}")
+    return 0
+
 
 def _train(args: argparse.Namespace) -> int:
     from core.train.gan import GanConfig
