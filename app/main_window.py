@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QStackedWidget,
@@ -36,9 +35,10 @@ STATUS_MS = 6000
 class MainWindow(QMainWindow):
     """See the module docstring."""
 
-    def __init__(self, database: str | None = None) -> None:
+    def __init__(self, database: str | None = None, service: object | None = None) -> None:
         super().__init__()
         self.database = database
+        self.service = service  # a StudyService (tests may pass a stand-in); made on first use
         self.setObjectName("mainWindow")
         self.resize(1400, 860)
         self.setAcceptDrops(True)
@@ -113,12 +113,12 @@ class MainWindow(QMainWindow):
             if mode == READER:
                 from app.reader.page import ReaderPage
 
-                page = ReaderPage(self.database)
+                page = ReaderPage(self.database, service=self.service)
                 page.status.connect(lambda m: self._page_status(READER, m))
             else:
                 from app.admin.page import AdminPage
 
-                page = AdminPage(self.database)
+                page = AdminPage(self.database, service=self.service)
                 page.status.connect(lambda m: self._page_status(ADMIN, m))
                 page.openReader.connect(self.open_reader)
             self._add_page(mode, page)
@@ -220,12 +220,3 @@ class MainWindow(QMainWindow):
         workers.cancel_all()
         super().closeEvent(event)
 
-
-def placeholder(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    return label
-
-
-__all__ = ["MainWindow", "QTimer"]

@@ -16,6 +16,18 @@ def gray_qimage(gray: np.ndarray) -> QImage:
     return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8).copy()
 
 
+def rgb_qimage(rgb: np.ndarray) -> QImage:
+    """An H x W x 3 uint8 RGB array as a QImage that owns its pixels."""
+    arr = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w, _ = arr.shape
+    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888).copy()
+
+
+def pixels_qimage(pixels: np.ndarray) -> QImage:
+    """Gray (H x W) or RGB (H x W x 3) 8-bit pixels as a QImage."""
+    return gray_qimage(pixels) if pixels.ndim == 2 else rgb_qimage(pixels)
+
+
 def rgba_qimage(rgba: np.ndarray) -> QImage:
     """An H x W x 4 uint8 RGBA array as a QImage that owns its pixels."""
     arr = np.ascontiguousarray(rgba, dtype=np.uint8)

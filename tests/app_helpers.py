@@ -115,3 +115,61 @@ def settle(qtbot, ms: int = 50) -> None:
 
     workers.wait_idle(60_000)
     qtbot.wait(ms)
+
+
+def visible_texts(root: QWidget) -> list[tuple[str, str]]:
+    """(widget description, text) for every user-visible string under ``root`` and its window.
+
+    Covers text(), title(), placeholder/window/tool/status/what's-this texts, accessible
+    names and descriptions, item texts and tooltips of item views, tab texts, combo box
+    entries, pane captions, and the status bar message.
+    """
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QComboBox,
+        QGroupBox,
+        QLabel,
+        QLineEdit,
+        QListWidget,
+        QMainWindow,
+        QTableWidget,
+        QTabWidget,
+        QTextEdit,
+    )
+
+    out: list[tuple[str, str]] = []
+    window = root.window()
+    out.append(("window title", window.windowTitle()))
+    if isinstance(window, QMainWindow) and window.statusBar() is not None:
+        out.append(("status bar", window.statusBar().currentMessage()))
+    widgets = [w for w in [window, *window.findChildren(QWidget)] if w.isVisible()]
+    for w in widgets:
+        name = f"{type(w).__name__}({w.objectName()})"
+        for attr in ("toolTip", "statusTip", "whatsThis", "accessibleName", "accessibleDescription", "windowTitle"):
+            out.append((f"{name}.{attr}", getattr(w, attr)()))
+        if isinstance(w, (QLabel, QAbstractButton, QLineEdit)):
+            out.append((f"{name}.text", w.text()))
+        if isinstance(w, QLineEdit):
+            out.append((f"{name}.placeholder", w.placeholderText()))
+        if isinstance(w, QTextEdit):
+            out.append((f"{name}.text", w.toPlainText()))
+        if isinstance(w, QGroupBox):
+            out.append((f"{name}.title", w.title()))
+        if isinstance(w, QComboBox):
+            out += [(f"{name}.item", w.itemText(i)) for i in range(w.count())]
+        if isinstance(w, QTabWidget):
+            out += [(f"{name}.tab", w.tabText(i)) for i in range(w.count())]
+        if isinstance(w, QListWidget):
+            for i in range(w.count()):
+                out += [(f"{name}.item", w.item(i).text()), (f"{name}.itemTip", w.item(i).toolTip())]
+        if isinstance(w, QTableWidget):
+            for r in range(w.rowCount()):
+                for c in range(w.columnCount()):
+                    item = w.item(r, c)
+                    if item is not None:
+                        out += [(f"{name}.cell", item.text()), (f"{name}.cellTip", item.toolTip())]
+        if hasattr(w, "caption") and callable(w.caption):
+            out.append((f"{name}.caption", w.caption()))
+        for action in w.actions():
+            out += [(f"{name}.action", action.text()), (f"{name}.actionTip", action.toolTip())]
+    return [(where, text) for where, text in out if text]

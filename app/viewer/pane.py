@@ -30,7 +30,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.qt_util import gray_qimage, mask_qimage
+from app.qt_util import mask_qimage, pixels_qimage
 from app.viewer.state import PaneImage, ViewState, state_for_preset, window_for
 
 DRAG_THRESHOLD = 4  # px of movement before a left press counts as window/level rather than a click
@@ -157,7 +157,10 @@ class ImagePane(QWidget):
         self.update()
 
     def rendered_gray(self) -> np.ndarray | None:
-        """The 8-bit pixels shown (window, inversion applied), at the image's own size."""
+        """The 8-bit pixels shown (window, inversion applied), at the image's own size.
+
+        H x W for X-rays; H x W x 3 for colour renditions (e.g. a lung outline drawn in).
+        """
         if self._image is not None and self._gray is None:
             self._gray = self._render(self._image.values)
         return self._gray
@@ -174,14 +177,15 @@ class ImagePane(QWidget):
         for k in range(1, level + 1):
             if k not in self._levels:
                 h, w = values.shape[0] // 2 * 2, values.shape[1] // 2 * 2
-                self._levels[k] = values[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3), dtype=np.float32)
+                blocks = values[:h, :w].reshape(h // 2, 2, w // 2, 2, *values.shape[2:])
+                self._levels[k] = blocks.mean(axis=(1, 3), dtype=np.float32)
             values = self._levels[k]
         return values
 
     def _level_image(self, level: int) -> QImage:
         if level not in self._rendered:
             gray = self.rendered_gray() if level == 0 else self._render(self._level_values(level))
-            self._rendered[level] = gray_qimage(gray)
+            self._rendered[level] = pixels_qimage(gray)
         return self._rendered[level]
 
     def _fit_scale(self) -> float:

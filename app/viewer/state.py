@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class PaneImage:
     """Pixels to show (modality values), their window presets (first = default), inversion."""
 
-    values: np.ndarray
+    values: np.ndarray  # H x W (or H x W x 3 for colour renditions, windowed per channel)
     windows: list[Window]
     invert: bool = False
     pixel_spacing: tuple[float, float] | None = None
@@ -45,7 +45,7 @@ class PaneImage:
 
     @classmethod
     def from_display(cls, image: np.ndarray, pixel_spacing: tuple[float, float] | None = None) -> PaneImage:
-        """A display image in [0, 1] (a restoration, a study rendition): identity window."""
+        """A display image in [0, 1], gray or RGB (a restoration, a study rendition): identity window."""
         from core.imaging import Window
 
         values = np.ascontiguousarray(image, dtype=np.float32)

@@ -1,0 +1,158 @@
+"""The "New study" dialog: cases (folder or CSV), candidates, readers, assignment design.
+
+It only collects a :class:`~app.study_service.StudySpec`; the engine validates it (every
+bad CSV row, missing file or duplicate case comes back as one line) and creates the study
+in a worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from app.study_service import StudySpec
+
+DESIGNS = [
+    ("split", "Split the cases between the readers (as in the paper)"),
+    ("all", "Every reader reads every case"),
+    ("anchor", "Shared anchor cases + split blocks"),
+]
+KINDS = [("restoration", "Restoration preference (which image is best for diagnosis)"),
+         ("segmentation", "Segmentation preference (which lung outline is most accurate)")]
+
+
+class NewStudyDialog(QDialog):
+    """See the module docstring."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New study")
+        self.setMinimumWidth(560)
+        form = QFormLayout(self)
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("e.g. Restoration preference 2025")
+        form.addRow("Name:", self.name)
+        self.kind = QComboBox()
+        for key, text in KINDS:
+            self.kind.addItem(text, key)
+        form.addRow("Type:", self.kind)
+        row = QHBoxLayout()
+        self.source = QLineEdit()
+        self.source.setPlaceholderText("a folder of X-rays (labels from file names) or a CSV of cases")
+        folder = QPushButton("Folder…")
+        folder.clicked.connect(self._pick_folder)
+        csv = QPushButton("CSV…")
+        csv.clicked.connect(self._pick_csv)
+        row.addWidget(self.source, 1)
+        row.addWidget(folder)
+        row.addWidget(csv)
+        form.addRow("Cases:", row)
+        self.variants = QListWidget()
+        self.variants.setMaximumHeight(120)
+        self._fill_variants()
+        form.addRow("Candidates:", self.variants)
+        form.addRow("", QLabel("The original is always a candidate. Compact models use 3 passes, the deep CNN 1."))
+        self.readers = QPlainTextEdit()
+        self.readers.setPlaceholderText("one reader per line, e.g.\nMD I\nMD II")
+        self.readers.setMaximumHeight(90)
+        form.addRow("Readers:", self.readers)
+        self.design = QComboBox()
+        for key, text in DESIGNS:
+            self.design.addItem(text, key)
+        self.design.currentIndexChanged.connect(self._design_changed)
+        form.addRow("Assignment:", self.design)
+        self.anchor = QSpinBox()
+        self.anchor.setRange(0, 10_000)
+        self.anchor.setValue(10)
+        form.addRow("Anchor cases:", self.anchor)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(2024)
+        form.addRow("Random seed:", self.seed)
+        self.show_label = QCheckBox("Show each case's disease label to the readers")
+        self.show_label.setChecked(True)
+        form.addRow(self.show_label)
+        self.precompute = QCheckBox("Prepare the images right after creating the study")
+        self.precompute.setChecked(True)
+        form.addRow(self.precompute)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #b00;")
+        self.error.setWordWrap(True)
+        form.addRow(self.error)
+        form.addRow(buttons)
+        self._design_changed()
+
+    def _fill_variants(self) -> None:
+        from core.variants import VARIANTS, weights_path
+
+        for v in VARIANTS.values():
+            installed = weights_path(v.id) is not None
+            item = QListWidgetItem(v.display_name + ("" if installed else " (weights not installed)"))
+            item.setData(Qt.ItemDataRole.UserRole, v.id)
+            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+            item.setCheckState(Qt.CheckState.Checked if installed and v.id != "r2c-q5" else Qt.CheckState.Unchecked)
+            self.variants.addItem(item)
+
+    def _design_changed(self) -> None:
+        self.anchor.setEnabled(self.design.currentData() == "anchor")
+
+    def _pick_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of cases")
+        if folder:
+            self.source.setText(folder)
+
+    def _pick_csv(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "CSV of cases", "", "CSV (*.csv)")
+        if path:
+            self.source.setText(path)
+
+    def spec(self) -> StudySpec:
+        variants = [(self.variants.item(i).data(Qt.ItemDataRole.UserRole), None)
+                    for i in range(self.variants.count())
+                    if self.variants.item(i).checkState() == Qt.CheckState.Checked]
+        readers = [r.strip() for r in self.readers.toPlainText().splitlines() if r.strip()]
+        return StudySpec(name=self.name.text().strip(), source=Path(self.source.text().strip()), variants=variants,
+                         readers=readers, design=self.design.currentData(), seed=self.seed.value(),
+                         show_label=self.show_label.isChecked(), kind=self.kind.currentData(),
+                         anchor_cases=self.anchor.value() if self.design.currentData() == "anchor" else 0)
+
+    def problem(self) -> str | None:
+        """What is obviously missing (the engine checks the rest)."""
+        s = self.spec()
+        if not s.name:
+            return "Give the study a name."
+        if not self.source.text().strip() or not s.source.exists():
+            return "Choose a folder or CSV of cases that exists."
+        if not s.variants:
+            return "Choose at least one restoration model besides the original."
+        if not s.readers:
+            return "Add at least one reader."
+        return None
+
+    def _accept(self) -> None:
+        problem = self.problem()
+        if problem:
+            self.error.setText(problem)
+            return
+        self.accept()

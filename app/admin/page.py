@@ -1,0 +1,316 @@
+"""Study administration: the studies in the database, creating one, preparing its images
+(precompute, with progress and cancel), reader progress, and the statistics with export.
+
+All engine work runs in workers through :class:`~app.study_service.StudyService`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import workers
+from app.admin.stats_view import StatisticsView
+from app.qt_util import show_error
+from app.study_service import StudyService, StudySpec, StudySummary
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+class AdminPage(QWidget):
+    """See the module docstring."""
+
+    status = Signal(str)
+    openReader = Signal(object, object)  # study id, reader id
+
+    def __init__(self, database: str | None, parent: QWidget | None = None,
+                 service: StudyService | None = None) -> None:
+        super().__init__(parent)
+        self.service = service or StudyService(database)
+        self._studies: list[StudySummary] = []
+        self._precompute: workers.Task | None = None
+        self._select_after: object = None
+        self._build()
+
+    def _build(self) -> None:
+        layout = QHBoxLayout(self)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        layout.addWidget(split)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(QLabel("Studies"))
+        self.study_list = QListWidget()
+        self.study_list.setObjectName("studyList")
+        self.study_list.currentRowChanged.connect(self._study_selected)
+        ll.addWidget(self.study_list, 1)
+        self.new_button = QPushButton("New study…")
+        self.new_button.clicked.connect(self.new_study_dialog)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        row = QHBoxLayout()
+        row.addWidget(self.new_button)
+        row.addWidget(self.refresh_button)
+        ll.addLayout(row)
+        split.addWidget(left)
+
+        self.tabs = QTabWidget()
+        overview = QWidget()
+        ol = QVBoxLayout(overview)
+        self.title = QLabel("No study selected")
+        self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
+        ol.addWidget(self.title)
+        self.facts_box = QGroupBox("Study")
+        self.facts = QFormLayout(self.facts_box)
+        ol.addWidget(self.facts_box)
+
+        box = QGroupBox("Images for reading (precompute)")
+        pl = QVBoxLayout(box)
+        self.precompute_label = QLabel()
+        self.precompute_label.setWordWrap(True)
+        pl.addWidget(self.precompute_label)
+        row = QHBoxLayout()
+        self.precompute_bar = QProgressBar()
+        self.precompute_button = QPushButton("Prepare images")
+        self.precompute_button.clicked.connect(self.start_precompute)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_precompute)
+        row.addWidget(self.precompute_bar, 1)
+        row.addWidget(self.precompute_button)
+        row.addWidget(self.cancel_button)
+        pl.addLayout(row)
+        ol.addWidget(box)
+
+        box = QGroupBox("Readers")
+        rl = QVBoxLayout(box)
+        self.readers = QTableWidget(0, 3)
+        self.readers.setObjectName("readerTable")
+        self.readers.setHorizontalHeaderLabels(["Reader", "Answered", "Progress"])
+        self.readers.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.readers.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.readers.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.readers.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.readers.verticalHeader().setVisible(False)
+        rl.addWidget(self.readers)
+        self.read_button = QPushButton("Read as the selected reader")
+        self.read_button.clicked.connect(self._read_as)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.read_button)
+        rl.addLayout(row)
+        ol.addWidget(box, 1)
+        self.tabs.addTab(overview, "Overview")
+
+        self.stats = StatisticsView()
+        self.stats.refreshRequested.connect(self.load_stats)
+        self.stats.exportRequested.connect(self.export_dialog)
+        self.tabs.addTab(self.stats, "Statistics")
+        self.tabs.currentChanged.connect(lambda _i: self._tab_changed())
+        split.addWidget(self.tabs)
+        split.setSizes([260, 1000])
+        self._show_study(None)
+
+    # -- page protocol ---------------------------------------------------------------------
+
+    def activated(self) -> None:
+        self.refresh()
+
+    def shutdown(self) -> None:
+        self.cancel_precompute()
+
+    # -- studies ---------------------------------------------------------------------------
+
+    def studies(self) -> list[StudySummary]:
+        return list(self._studies)
+
+    def current_study(self) -> StudySummary | None:
+        row = self.study_list.currentRow()
+        return self._studies[row] if 0 <= row < len(self._studies) else None
+
+    def refresh(self, select: object = None) -> workers.Task:
+        if select is not None:
+            self._select_after = select
+        return workers.submit(lambda ctx: self.service.list_studies(), owner=self, name="Listing studies",
+                              done=self._fill, failed=self._failed)
+
+    def _failed(self, message: str) -> None:
+        self.status.emit(message)
+        show_error(self, message)
+
+    def _fill(self, studies: list[StudySummary]) -> None:
+        current = self.current_study()
+        wanted = self._select_after if self._select_after is not None else (current.id if current else None)
+        self._select_after = None
+        self._studies = studies
+        self.study_list.blockSignals(True)
+        self.study_list.clear()
+        for s in studies:
+            item = QListWidgetItem(s.name if s.ready else f"{s.name} (not ready)")
+            item.setData(ID_ROLE, s.id)
+            self.study_list.addItem(item)
+        row = next((i for i, s in enumerate(studies) if str(s.id) == str(wanted)), 0 if studies else -1)
+        self.study_list.setCurrentRow(row)
+        self.study_list.blockSignals(False)
+        self._study_selected(row)
+
+    def select_study(self, study_id: object) -> None:
+        self.refresh(select=study_id)
+
+    def _study_selected(self, row: int) -> None:
+        self._show_study(self._studies[row] if 0 <= row < len(self._studies) else None)
+        self._tab_changed()
+
+    def _show_study(self, study: StudySummary | None) -> None:
+        while self.facts.rowCount():
+            self.facts.removeRow(0)
+        self.readers.setRowCount(0)
+        enabled = study is not None
+        for w in (self.precompute_button, self.read_button, self.stats):
+            w.setEnabled(enabled)
+        if study is None:
+            self.title.setText("No study selected" if self._studies else
+                               "No studies yet: create one with “New study…” (or run r2c-review demo)")
+            self.precompute_label.setText("")
+            self.precompute_bar.setValue(0)
+            self.stats.set_stats(None)
+            return
+        self.title.setText(study.name)
+        for label, value in study.facts:
+            self.facts.addRow(f"{label}:", QLabel(value))
+        done, total = study.precomputed
+        self.precompute_bar.setRange(0, max(total, 1))
+        self.precompute_bar.setValue(done)
+        running = self._precompute is not None
+        self.precompute_label.setText(
+            "All images are prepared: readers can start." if study.ready else
+            f"{done} of {total} images prepared. Readers can start once all are ready; "
+            "preparing can be interrupted and resumed.")
+        self.precompute_button.setEnabled(not study.ready and not running)
+        self.cancel_button.setEnabled(running)
+        self.readers.setRowCount(len(study.readers))
+        for i, r in enumerate(study.readers):
+            name = QTableWidgetItem(r.name)
+            name.setData(ID_ROLE, r.id)
+            self.readers.setItem(i, 0, name)
+            self.readers.setItem(i, 1, QTableWidgetItem(f"{r.answered} / {r.assigned}"))
+            self.readers.setItem(i, 2, QTableWidgetItem(f"{r.answered / r.assigned:.0%}" if r.assigned else "–"))
+        if study.readers:
+            self.readers.selectRow(0)
+        self.read_button.setEnabled(study.ready and bool(study.readers))
+
+    def _tab_changed(self) -> None:
+        if self.tabs.currentWidget() is self.stats and self.current_study() is not None:
+            self.load_stats()
+
+    def _read_as(self) -> None:
+        study = self.current_study()
+        row = self.readers.currentRow()
+        if study is not None and 0 <= row < len(study.readers):
+            self.openReader.emit(study.id, study.readers[row].id)
+
+    # -- creating --------------------------------------------------------------------------
+
+    def new_study_dialog(self) -> None:
+        from app.admin.new_study import NewStudyDialog
+
+        dialog = NewStudyDialog(self)
+        if dialog.exec():
+            self.create_study(dialog.spec(), precompute=dialog.precompute.isChecked())
+
+    def create_study(self, spec: StudySpec, precompute: bool = True) -> workers.Task:
+        self.status.emit(f"Creating study {spec.name}…")
+        return workers.submit(lambda ctx: self.service.create_study(spec), owner=self, name="Creating the study",
+                              done=lambda sid: self._created(sid, precompute), failed=self._failed)
+
+    def _created(self, study_id: object, precompute: bool) -> None:
+        self.status.emit("Study created")
+        self._select_after = study_id
+        task = self.refresh()
+        if precompute:
+            task.signals.done.connect(lambda _r: self.start_precompute())
+
+    # -- precompute ------------------------------------------------------------------------
+
+    def start_precompute(self) -> workers.Task | None:
+        study = self.current_study()
+        if study is None or self._precompute is not None or study.ready:
+            return None
+        self.precompute_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.precompute_label.setText("Preparing images…")
+        sid = study.id
+        self._precompute = workers.submit(
+            lambda ctx: self.service.precompute(sid, ctx.progress, ctx.cancelled), owner=self,
+            name="Preparing images", progress=self._precompute_progress, done=lambda _r: self._precompute_end("done"),
+            failed=lambda m: self._precompute_end(m), cancelled=lambda: self._precompute_end("cancelled"))
+        return self._precompute
+
+    def cancel_precompute(self) -> None:
+        if self._precompute is not None:
+            self._precompute.cancel()
+            self.precompute_label.setText("Cancelling…")
+
+    def precompute_running(self) -> bool:
+        return self._precompute is not None
+
+    def _precompute_progress(self, done: int, total: int, _message: str) -> None:
+        self.precompute_bar.setRange(0, max(total, 1))
+        self.precompute_bar.setValue(done)
+        self.precompute_label.setText(f"Preparing images: {done} of {total}")
+
+    def _precompute_end(self, outcome: str) -> None:
+        self._precompute = None
+        self.cancel_button.setEnabled(False)
+        if outcome == "done":
+            self.status.emit("All images prepared")
+        elif outcome == "cancelled":
+            self.status.emit("Preparing images cancelled; it resumes where it stopped")
+        else:
+            self._failed(outcome)
+        self.refresh()
+
+    # -- statistics ------------------------------------------------------------------------
+
+    def load_stats(self) -> workers.Task | None:
+        study = self.current_study()
+        if study is None:
+            return None
+        sid = study.id
+        return workers.submit(lambda ctx: self.service.statistics(sid), owner=self, name="Statistics",
+                              done=self.stats.set_stats, failed=self._failed)
+
+    def export_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the study's results to")
+        if folder:
+            self.export_to(Path(folder))
+
+    def export_to(self, folder: Path) -> workers.Task | None:
+        study = self.current_study()
+        if study is None:
+            return None
+        sid = study.id
+        return workers.submit(lambda ctx: self.service.export(sid, folder), owner=self, name="Export",
+                              done=lambda paths: self.status.emit(f"Exported {len(paths)} files to {folder}"),
+                              failed=self._failed)

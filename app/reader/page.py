@@ -1,0 +1,320 @@
+"""Reader mode: pick who you are and the study, then answer its queries one by one, blinded.
+
+Everything the study engine does (opening the session, reading renditions, storing votes)
+runs in workers through :mod:`app.study_service`. The next case is prefetched while the
+reader looks at the current one, so it appears at once after a vote. Votes are written in
+order; a failed write puts the reader back on that case with a one-line message.
+Nothing on this page names a candidate: panes are numbered, messages are neutral.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import settings, workers
+from app.qt_util import show_error
+from app.reader.case_view import CaseDisplay, CaseView
+from app.study_service import ReadingHandle, StudyService, StudySummary
+
+BLANK_MS = 800
+PREFETCH_AHEAD = 2
+
+
+class ReaderPage(QWidget):
+    """See the module docstring."""
+
+    status = Signal(str)
+    sessionChanged = Signal()
+
+    def __init__(self, database: str | None, parent: QWidget | None = None,
+                 service: StudyService | None = None) -> None:
+        super().__init__(parent)
+        self.service = service or StudyService(database)
+        self._studies: list[StudySummary] = []
+        self._handle: ReadingHandle | None = None
+        self._position = 0
+        self._cases: dict[int, CaseDisplay] = {}
+        self._loading: dict[int, workers.Task] = {}
+        self._want: int | None = None  # position waiting for its images
+        self._pending_votes = 0
+        self._choose_after_refresh: tuple[object, object] | None = None
+        self._build()
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.stack = QStackedWidget()
+        layout.addWidget(self.stack)
+
+        chooser = QWidget()
+        outer = QVBoxLayout(chooser)
+        outer.addStretch(1)
+        box = QWidget()
+        box.setMaximumWidth(560)
+        form = QFormLayout(box)
+        title = QLabel("Blinded reading")
+        title.setStyleSheet("font-size: 18pt; font-weight: 600;")
+        form.addRow(title)
+        intro = QLabel("Choose the study and who you are. Your answers are saved as you go; "
+                       "you can stop at any time and continue later from the same case.")
+        intro.setWordWrap(True)
+        form.addRow(intro)
+        self.study_combo = QComboBox()
+        self.study_combo.currentIndexChanged.connect(self._study_changed)
+        form.addRow("Study:", self.study_combo)
+        self.reader_combo = QComboBox()
+        self.reader_combo.currentIndexChanged.connect(lambda _i: self._update_start())
+        form.addRow("Reader:", self.reader_combo)
+        self.blank_check = QCheckBox("Blank screen between cases")
+        self.blank_check.setChecked(settings.value("reader/blank", "0") == "1")
+        self.blank_check.toggled.connect(lambda on: settings.set_value("reader/blank", "1" if on else "0"))
+        form.addRow(self.blank_check)
+        self.chooser_note = QLabel()
+        self.chooser_note.setWordWrap(True)
+        self.chooser_note.setObjectName("chooserNote")
+        form.addRow(self.chooser_note)
+        row = QHBoxLayout()
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.start_button = QPushButton("Start reading")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        row.addWidget(self.refresh_button)
+        row.addStretch(1)
+        row.addWidget(self.start_button)
+        form.addRow(row)
+        centered = QHBoxLayout()
+        centered.addStretch(1)
+        centered.addWidget(box)
+        centered.addStretch(1)
+        outer.addLayout(centered)
+        outer.addStretch(2)
+        self.stack.addWidget(chooser)
+        self.chooser = chooser
+
+        self.view = CaseView()
+        self.view.confirmed.connect(self._vote)
+        self.view.previousRequested.connect(lambda: self.go_to(self._position - 1))
+        self.view.nextRequested.connect(lambda: self.go_to(self._position + 1))
+        self.pause_button = QPushButton("Pause (continue later)")
+        self.pause_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.pause_button.clicked.connect(self.stop)
+        self.view.bottom.insertWidget(0, self.pause_button)
+        self.stack.addWidget(self.view)
+        self.reading = self.view
+
+    # -- page protocol (main window) -------------------------------------------------------
+
+    def activated(self) -> None:
+        if self._handle is None:
+            self.refresh()
+
+    def can_leave(self) -> bool:
+        return True  # votes are stored as they are cast; leaving just pauses
+
+    def shutdown(self) -> None:
+        for task in self._loading.values():
+            task.cancel()
+
+    def in_session(self) -> bool:
+        return self._handle is not None
+
+    def position(self) -> int:
+        return self._position
+
+    def handle(self) -> ReadingHandle | None:
+        return self._handle
+
+    # -- choosing a study and reader -------------------------------------------------------
+
+    def refresh(self) -> workers.Task:
+        self.chooser_note.setText("Looking for studies…")
+        self.start_button.setEnabled(False)
+        return workers.submit(lambda ctx: self.service.list_studies(), owner=self, name="Listing studies",
+                              done=self._fill_studies, failed=self._chooser_failed)
+
+    def _chooser_failed(self, message: str) -> None:
+        self.chooser_note.setText(message)
+
+    def _fill_studies(self, studies: list[StudySummary]) -> None:
+        self._studies = studies
+        last = settings.value("reader/study")
+        self.study_combo.blockSignals(True)
+        self.study_combo.clear()
+        for s in studies:
+            self.study_combo.addItem(s.name, s.id)
+        index = next((i for i, s in enumerate(studies) if str(s.id) == last), 0)
+        self.study_combo.setCurrentIndex(index if studies else -1)
+        self.study_combo.blockSignals(False)
+        self._study_changed()
+        if not studies:
+            self.chooser_note.setText("No study in this database yet. Create one in Study administration "
+                                      "(or run 'r2c-review demo').")
+        if self._choose_after_refresh is not None:
+            study_id, reader_id = self._choose_after_refresh
+            self._choose_after_refresh = None
+            self.choose(study_id, reader_id)
+
+    def _current_study(self) -> StudySummary | None:
+        i = self.study_combo.currentIndex()
+        return self._studies[i] if 0 <= i < len(self._studies) else None
+
+    def _study_changed(self, _index: int = 0) -> None:
+        study = self._current_study()
+        self.reader_combo.clear()
+        if study is None:
+            self._update_start()
+            return
+        last = settings.value("reader/reader")
+        for r in study.readers:
+            self.reader_combo.addItem(f"{r.name}  ({r.answered} / {r.assigned} answered)", r.id)
+        index = next((i for i, r in enumerate(study.readers) if str(r.id) == last), 0)
+        self.reader_combo.setCurrentIndex(index if study.readers else -1)
+        self.chooser_note.setText(study.reading_note)
+        self._update_start()
+
+    def _update_start(self) -> None:
+        study = self._current_study()
+        self.start_button.setEnabled(bool(study and study.ready and self.reader_combo.currentIndex() >= 0))
+
+    def choose(self, study_id: object, reader_id: object | None = None) -> None:
+        """Select a study (and reader) and start reading; lists the studies first if needed."""
+        if not self._studies or all(str(s.id) != str(study_id) for s in self._studies):
+            self._choose_after_refresh = (study_id, reader_id)
+            self.refresh()
+            return
+        i = next(i for i, s in enumerate(self._studies) if str(s.id) == str(study_id))
+        self.study_combo.setCurrentIndex(i)
+        self._study_changed()
+        if reader_id is not None:
+            j = self.reader_combo.findData(reader_id)
+            if j < 0:
+                j = next((k for k in range(self.reader_combo.count())
+                          if str(self.reader_combo.itemData(k)) == str(reader_id)), -1)
+            self.reader_combo.setCurrentIndex(j)
+            self.start()
+
+    # -- the session -----------------------------------------------------------------------
+
+    def start(self) -> workers.Task | None:
+        study, reader_id = self._current_study(), self.reader_combo.currentData()
+        if study is None or reader_id is None:
+            return None
+        settings.set_value("reader/study", str(study.id))
+        settings.set_value("reader/reader", str(reader_id))
+        self.start_button.setEnabled(False)
+        return workers.submit(lambda ctx: self.service.open_reading(study.id, reader_id), owner=self,
+                              name="Opening the session", done=self._opened, failed=self._open_failed)
+
+    def _open_failed(self, message: str) -> None:
+        self._update_start()
+        self.chooser_note.setText(message)
+        show_error(self, message)
+
+    def _opened(self, handle: ReadingHandle) -> None:
+        self._handle = handle
+        self._cases.clear()
+        self.stack.setCurrentWidget(self.reading)
+        self.sessionChanged.emit()
+        self.go_to(handle.resume_position())
+
+    def stop(self) -> None:
+        """Pause: back to the chooser (everything answered is stored already)."""
+        self.shutdown()
+        self._handle = None
+        self._cases.clear()
+        self._loading.clear()
+        self.stack.setCurrentWidget(self.chooser)
+        self.sessionChanged.emit()
+        self.refresh()
+
+    def go_to(self, position: int, blank: bool = False) -> None:
+        handle = self._handle
+        if handle is None:
+            return
+        if position >= handle.total:
+            self._position = handle.total
+            handle.remember_position(self._position)
+            self.view.show_message(f"All {handle.total} cases answered. Thank you!\n\n"
+                                   "Use ◀ Previous to review an answer, or Pause to leave.")
+            self.view.prev_button.setEnabled(True)
+            self.view.progress.setText(f"{handle.total} / {handle.total}")
+            return
+        position = max(0, position)
+        self._position = position
+        handle.remember_position(position)
+        case = self._cases.get(position)
+        if case is not None:
+            self.view.show_case(case, BLANK_MS if blank and self.blank_check.isChecked() else 0)
+        else:
+            self._want = position
+            self.view.show_message("")
+            self._load(position)
+        self._prefetch(position)
+
+    def _load(self, position: int) -> None:
+        if position in self._loading or position in self._cases or self._handle is None:
+            return
+        if not 0 <= position < self._handle.total:
+            return
+        handle = self._handle
+        self._loading[position] = workers.submit(
+            lambda ctx: handle.case(position), owner=self, name="Preparing the next case", priority=1,
+            done=lambda case: self._case_ready(handle, position, case),
+            failed=lambda m: self._case_failed(position, m), cancelled=lambda: self._loading.pop(position, None))
+
+    def _prefetch(self, position: int) -> None:
+        for p in range(position + 1, position + 1 + PREFETCH_AHEAD):
+            self._load(p)
+        for p in [p for p in self._cases if abs(p - position) > PREFETCH_AHEAD + 1]:
+            del self._cases[p]
+
+    def _case_ready(self, handle: ReadingHandle, position: int, case: CaseDisplay) -> None:
+        self._loading.pop(position, None)
+        if handle is not self._handle:
+            return
+        self._cases[position] = case
+        if self._want == position and self._position == position:
+            self._want = None
+            self.view.show_case(case)
+
+    def _case_failed(self, position: int, message: str) -> None:
+        self._loading.pop(position, None)
+        if position == self._position:
+            self.view.show_message(message)
+            show_error(self, message)
+
+    def _vote(self, choice: int, elapsed_ms: int) -> None:
+        handle, position = self._handle, self._position
+        if handle is None:
+            return
+        self._pending_votes += 1
+        # The answered case changes (its stored choice); drop it so a revisit reloads it.
+        self._cases.pop(position, None)
+        workers.submit(lambda ctx: handle.vote(position, choice, elapsed_ms), owner=self, name="Saving the answer",
+                       priority=3, done=lambda _r: self._voted(), failed=lambda m: self._vote_failed(position, m))
+        self.go_to(position + 1, blank=True)
+
+    def _voted(self) -> None:
+        self._pending_votes -= 1
+
+    def _vote_failed(self, position: int, message: str) -> None:
+        self._pending_votes -= 1
+        show_error(self, f"Your answer was not saved: {message}")
+        self.go_to(position)
+
+    def votes_pending(self) -> int:
+        return self._pending_votes
