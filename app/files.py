@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
 from app import workers
@@ -99,8 +99,21 @@ class FileList(QListWidget):
         if isinstance(result, QImage):
             entry.setIcon(QIcon(QPixmap.fromImage(result)))
         else:
+            entry.setIcon(self._broken_icon())
             entry.setToolTip(str(result))
             entry.setForeground(Qt.GlobalColor.darkRed)
+
+    @staticmethod
+    def _broken_icon() -> QIcon:
+        pix = QPixmap(THUMB_SIZE, THUMB_SIZE)
+        pix.fill(QColor(60, 20, 20))
+        p = QPainter(pix)
+        p.setPen(QPen(QColor(230, 80, 80), 6))
+        m = THUMB_SIZE // 3
+        p.drawLine(m, m, THUMB_SIZE - m, THUMB_SIZE - m)
+        p.drawLine(THUMB_SIZE - m, m, m, THUMB_SIZE - m)
+        p.end()
+        return QIcon(pix)
 
     def _selection_changed(self) -> None:
         rows = sorted(self.row(i) for i in self.selectedItems())

@@ -27,25 +27,37 @@ class XRayCache:
     """Thread-safe LRU of loaded X-rays keyed by resolved path."""
 
     def __init__(self, size: int = _CACHE_SIZE) -> None:
-        self._items: OrderedDict[str, XRay] = OrderedDict()
+        self._items: OrderedDict[str, XRay | Exception] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
 
     def load(self, path: str | Path) -> XRay:
-        """The X-ray at ``path`` (raises core.errors.ImageLoadError); call from a worker."""
+        """The X-ray at ``path`` (raises core.errors.ImageLoadError); call from a worker.
+
+        Failures are remembered too, so a broken file is not decoded again for every use.
+        """
+        from core.errors import ImageLoadError
         from core.imaging import load_xray
 
         key = str(Path(path).resolve())
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key]
-        xray = load_xray(path)
+                item = self._items[key]
+                if isinstance(item, Exception):
+                    raise item
+                return item
+        try:
+            result: XRay | Exception = load_xray(path)
+        except ImageLoadError as exc:
+            result = exc
         with self._lock:
-            self._items[key] = xray
+            self._items[key] = result
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-        return xray
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def clear(self) -> None:
         with self._lock:

@@ -9,6 +9,8 @@ Nothing on this page names a candidate: panes are numbered, messages are neutral
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,6 +29,7 @@ from app.qt_util import show_error
 from app.reader.case_view import CaseDisplay, CaseView
 from app.study_service import ReadingHandle, StudyService, StudySummary
 
+log = logging.getLogger(__name__)
 BLANK_MS = 800
 PREFETCH_AHEAD = 2
 
@@ -292,10 +295,13 @@ class ReaderPage(QWidget):
             self.view.show_case(case)
 
     def _case_failed(self, position: int, message: str) -> None:
+        # The engine's message may name a rendition file; keep it out of the reader's sight.
+        log.warning("case %d could not be prepared: %s", position + 1, message)
         self._loading.pop(position, None)
         if position == self._position:
-            self.view.show_message(message)
-            show_error(self, message)
+            text = "This case cannot be shown right now. Please tell the study administrator."
+            self.view.show_message(text)
+            show_error(self, text)
 
     def _vote(self, choice: int, elapsed_ms: int) -> None:
         handle, position = self._handle, self._position
@@ -312,8 +318,10 @@ class ReaderPage(QWidget):
         self._pending_votes -= 1
 
     def _vote_failed(self, position: int, message: str) -> None:
+        log.warning("vote on case %d was not saved: %s", position + 1, message)
         self._pending_votes -= 1
-        show_error(self, f"Your answer was not saved: {message}")
+        show_error(self, "Your answer was not saved; please answer this case again. "
+                         "If this happens again, tell the study administrator.")
         self.go_to(position)
 
     def votes_pending(self) -> int:

@@ -254,7 +254,7 @@ class ImagePane(QWidget):
             p.setFont(font)
         if self._show_info and self._image is not None:
             w = self.current_window()
-            text = f"W {w.width:.4g}  L {w.center:.4g}   {self.scale() * 100:.0f}%"
+            text = f"W {_number(w.width)}  L {_number(w.center)}   {self.scale() * 100:.0f}%"
             if self._state.inverted:
                 text += "  inv"
             self._shadow_text(p, QPointF(margin, self.height() - margin), text)
@@ -332,3 +332,8 @@ class ImagePane(QWidget):
             self.reset()
         else:
             super().keyPressEvent(event)  # digits, Enter... go to the page (reader votes)
+
+
+def _number(value: float) -> str:
+    """Window figures as radiologists read them: whole numbers, decimals only for small ranges."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
