@@ -1,0 +1,216 @@
+"""``r2c-review study ...``: create, precompute, inspect, analyse and merge blinded studies.
+
+Every subcommand takes ``--database`` (a SQLite file or a server URL such as
+``postgresql://user:pass@host/db``; default: ``studies.db`` in the user data directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.errors import StudyDefinitionError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database", help="SQLite file or database URL (default: studies.db in the user data dir)")
+    common.add_argument("--cache-dir", help="where renditions are cached (default: beside the SQLite file, or the "
+                                            "user cache dir for a server)")
+
+    study = sub.add_parser("study", help="blinded reader studies: create, precompute, status, stats, export")
+    cmds = study.add_subparsers(dest="study_command", metavar="SUBCOMMAND")
+    study.set_defaults(handler=lambda _args: (study.print_help(), 2)[1])
+
+    p = cmds.add_parser("create", parents=[common], help="create a study from a folder or CSV of cases")
+    p.add_argument("name", help="study name (unique in the database)")
+    p.add_argument("--cases", required=True, help="folder of images (labels from covid_/control_ names or "
+                                                  "folders) or CSV with columns file,label[,case]")
+    p.add_argument("--candidates", help="comma-separated: original, a generator variant[:ITERATIONS] "
+                                        "(r2c-cnn, r2c-cnn-light, r2c-q1, r2c-q3, r2c-q5), clahe[:CLIP], histeq; "
+                                        "default: the original and every generator with installed weights")
+    readers = p.add_mutually_exclusive_group()
+    readers.add_argument("--readers", help="comma-separated reader names")
+    readers.add_argument("--n-readers", type=int, default=4, help="number of readers named MD I, MD II, ... "
+                                                                  "(default 4, as in the paper)")
+    p.add_argument("--design", choices=("split", "all", "anchor"), default="split",
+                   help="split cases between readers (paper), all readers read all, or a shared anchor set + split")
+    p.add_argument("--anchor", type=int, default=0, help="number of shared anchor cases (anchor design)")
+    p.add_argument("--qc-repeats", type=int, default=0, help="hidden repeat cases per reader (consistency check)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw of the study (recorded)")
+    p.add_argument("--kind", choices=("restoration", "segmentation"), default="restoration",
+                   help="restoration preference (Table III) or lung-segmentation preference (Table IV)")
+    p.add_argument("--hide-labels", action="store_true", help="do not show the disease label to readers")
+    p.add_argument("--size", type=int, default=512, help="pane size in pixels, longer side (default 512)")
+    p.add_argument("--pane-labels", choices=("letters", "numbers"), default="letters")
+    p.add_argument("--precompute", action="store_true", help="render every pane right away")
+    p.add_argument("--device", help="cpu or cuda for --precompute (default: CUDA if available)")
+    p.set_defaults(handler=_create)
+
+    p = cmds.add_parser("list", parents=[common], help="list the studies in the database")
+    p.set_defaults(handler=_list)
+
+    p = cmds.add_parser("precompute", parents=[common], help="render and cache every pane (resumable)")
+    p.add_argument("name")
+    p.add_argument("--device", help="cpu or cuda (default: CUDA if available)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.set_defaults(handler=_precompute)
+
+    p = cmds.add_parser("status", parents=[common], help="definition, reader progress and cached renditions")
+    p.add_argument("name")
+    p.set_defaults(handler=_status)
+
+    p = cmds.add_parser("stats", parents=[common], help="selection ratios, tests, agreement and worth")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="print every statistic as JSON")
+    p.set_defaults(handler=_stats)
+
+    p = cmds.add_parser("export", parents=[common], help="votes CSV, tables (CSV, Markdown), JSON summary, chart")
+    p.add_argument("name")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(handler=_export)
+
+    p = cmds.add_parser("import-votes", parents=[common], help="merge votes.csv exported by another site")
+    p.add_argument("csv", help="votes.csv from 'study export' at the other site")
+    p.add_argument("--study", help="study to merge into (default: the one named in the file)")
+    p.set_defaults(handler=_import)
+
+
+def _open(args: argparse.Namespace):
+    from core.study.store import open_store
+
+    return open_store(args.database, cache_dir=args.cache_dir)
+
+
+def _bar(desc: str, unit: str = "img"):
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return bar, update
+
+
+def _renderer(store, name: str, device: str | None, batch_size: int = 8):
+    from core.restore import Restorer
+    from core.study.manage import load_study
+    from core.study.render import Renderer, RenditionCache
+
+    info = load_study(store, name)
+    return Renderer(info, RenditionCache(store.cache_dir), restorer=Restorer(device) if device else None,
+                    batch_size=batch_size)
+
+
+def _run_precompute(store, name: str, device: str | None, batch_size: int = 8) -> int:
+    from core.study.render import precompute
+
+    bar, update = _bar(f"precompute {name}")
+    try:
+        result = precompute(store, name, _renderer(store, name, device, batch_size), progress=update)
+    finally:
+        bar.close()
+    print(f"{name}: {result.cached_before + result.computed}/{result.total} renditions cached "
+          f"({result.computed} made now) in {store.cache_dir}")
+    return 0
+
+
+def _create(args: argparse.Namespace) -> int:
+    from core.study.definition import StudySpec, default_reader_names, parse_candidates, read_cases
+    from core.study.manage import create_study, installed_default_iterations, installed_generators
+
+    cands = args.candidates
+    if cands is None:
+        cands = ["original", *installed_generators()]
+        if len(cands) == 1:
+            raise StudyDefinitionError(None, "no generator weights are installed; name candidates with --candidates "
+                                             "(e.g. original,clahe,histeq)")
+    candidates = parse_candidates(cands, installed_default_iterations())
+    names = [r for r in args.readers.split(",")] if args.readers else default_reader_names(args.n_readers)
+    spec = StudySpec(name=args.name, cases=read_cases(args.cases), candidates=candidates, readers=names,
+                     kind=args.kind, design=args.design, anchor_cases=args.anchor, qc_repeats=args.qc_repeats,
+                     seed=args.seed, show_label=not args.hide_labels, presentation_size=args.size,
+                     pane_labels=args.pane_labels)
+    with _open(args) as store:
+        bar, update = _bar("checking images")
+        try:
+            info = create_study(store, spec, progress=update)
+        finally:
+            bar.close()
+        print(f"created study {info.name!r} in {store.display_url}: {len(info.cases)} cases, "
+              f"{len(info.candidates)} candidates ({', '.join(c.display_name for c in info.candidates)}), "
+              f"{len(info.readers)} readers ({info.design} design), seed {info.seed}")
+        if args.precompute:
+            return _run_precompute(store, info.name, args.device)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from core.study.manage import list_studies
+
+    with _open(args) as store:
+        studies = list_studies(store)
+        if not studies:
+            print(f"no studies in {store.display_url}")
+        for s in studies:
+            print(f"{s.name}\t{s.kind}\t{s.cases} cases\t{s.candidates} candidates\t{s.readers} readers\t"
+                  f"{s.votes} votes / {s.queries} queries\tcreated {s.created_at:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def _precompute(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        return _run_precompute(store, args.name, args.device, args.batch_size)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from core.study.manage import list_readers, load_study
+    from core.study.render import Renderer, RenditionCache
+
+    with _open(args) as store:
+        info = load_study(store, args.name)
+        cached, total = Renderer(info, RenditionCache(store.cache_dir)).cached_count()
+        print(f"study {info.name!r} ({info.kind}), design {info.design}"
+              f"{f' with {info.anchor_cases} anchor cases' if info.design == 'anchor' else ''}, seed {info.seed}, "
+              f"{info.qc_repeats} QC repeat(s) per reader, labels {'shown' if info.show_label else 'hidden'}, "
+              f"panes {info.presentation_size} px")
+        print(f"fingerprint {info.fingerprint[:16]}…  database {store.display_url}")
+        print(f"cases: {len(info.cases)}  candidates: " + ", ".join(
+            f"{c.display_name} [{c.spec.spec}]" for c in info.candidates))
+        print(f"renditions cached: {cached}/{total} in {store.cache_dir}")
+        for r in list_readers(store, info.id):
+            print(f"  {r.name}: {r.done}/{r.total} answered")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from core.study.export import json_safe
+    from core.study.stats import study_stats, summary_text
+
+    with _open(args) as store:
+        stats = study_stats(store, args.name)
+        print(json.dumps(json_safe(stats.to_dict()), indent=2) if args.json else summary_text(stats))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from core.study.export import export_study
+
+    with _open(args) as store:
+        result = export_study(store, args.name, args.out)
+        print(f"exported {result.votes} votes of {args.name!r} to {result.folder}: "
+              + ", ".join(p.name for p in result.files))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from core.study.export import import_votes
+
+    with _open(args) as store:
+        count = import_votes(store, args.csv, args.study)
+        print(f"imported {count} votes from {args.csv}")
+    return 0

@@ -1,0 +1,250 @@
+"""The reader's side of a study: the API the GUI's reading view is built on.
+
+A ``ReadingSession`` is one reader working through their list. What it hands out is blind
+by construction: a case's panes carry only a neutral label ("A", "B", ... or "1", "2", ...)
+and a uint8 picture, all of one shape and dtype; no candidate id, file path or model name
+leaves this module. The mapping from pane to candidate stays in the database.
+
+Every vote is committed (durably, see ``store``) before ``vote`` returns. Voting again on a
+case records an amendment: a new vote pointing at the one it replaces; the latest counts.
+
+Typical GUI use::
+
+    session = ReadingSession(store, "Table III", "MD I")   # resumes at the first unanswered case
+    view = session.current()                                # CaseView: panes in stored order
+    ...show view.panes...; session.mark_displayed()         # starts the decision timer
+    session.vote("C", confidence=4); session.next()
+    # prefetch in a worker thread: session.panes_for(session.index + 1)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import select
+
+from core.errors import StudyStateError
+from core.study.design import pane_label
+from core.study.manage import CandidateInfo, CaseInfo, StudyInfo, load_study
+from core.study.render import Renderer, RenditionCache
+from core.study.store import Assignment, Store, Vote, utcnow
+
+CONFIDENCE_RANGE = (1, 5)
+
+
+@dataclass(frozen=True)
+class Pane:
+    label: str  # neutral: "A", "B", ... or "1", "2", ...
+    image: np.ndarray  # uint8; H x W (restoration study) or H x W x 3 RGB (segmentation overlay)
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What the reader sees for one query."""
+
+    index: int  # 0-based place in this reader's list
+    total: int
+    disease_label: str | None  # None when the study hides labels
+    panes: tuple[Pane, ...]
+    chosen: str | None  # pane label of this reader's current (latest) vote here, if any
+    confidence: int | None
+
+    @property
+    def chosen_index(self) -> int | None:
+        return next((i for i, p in enumerate(self.panes) if p.label == self.chosen), None)
+
+
+@dataclass(frozen=True)
+class VoteReceipt:
+    index: int
+    pane: str
+    amended: bool  # this vote replaced an earlier one on the same case
+    vote_uid: str
+
+
+@dataclass
+class _Query:
+    assignment_id: int
+    case: CaseInfo
+    panes: tuple[CandidateInfo, ...]
+    chosen: str | None = None
+    confidence: int | None = None
+    latest_vote_id: int | None = None
+
+
+def list_reader_names(store: Store, study: str | int) -> list[str]:
+    return [r.name for r in load_study(store, study).readers]
+
+
+class ReadingSession:
+    """One reader's pass through their queries; see the module docstring."""
+
+    def __init__(self, store: Store, study: str | int, reader: str, renderer: Renderer | None = None) -> None:
+        self._store = store
+        self._study: StudyInfo = load_study(store, study)
+        self._reader = self._study.reader(reader)
+        self._renderer = renderer or Renderer(self._study, RenditionCache(store.cache_dir))
+        by_position = {c.position: c for c in self._study.candidates}
+        cases = {c.id: c for c in self._study.cases}
+        with store.read() as s:
+            rows = s.scalars(select(Assignment).where(Assignment.reader_id == self._reader.id)
+                             .order_by(Assignment.seq)).all()
+            self._queries = [_Query(a.id, cases[a.case_id],
+                                    tuple(by_position[int(p)] for p in a.pane_order.split(",")))
+                             for a in rows]
+        if not self._queries:
+            raise StudyStateError(self._study.name, f"reader {reader!r} has no cases assigned")
+        self._by_assignment = {q.assignment_id: i for i, q in enumerate(self._queries)}
+        self._refresh_votes()
+        self._lock = threading.Lock()
+        self._displayed: tuple[int, float, datetime] | None = None
+        first = self.first_unanswered()
+        self._index = first if first is not None else len(self._queries) - 1
+
+    # ----------------------------------------------------------------- who, where
+
+    @property
+    def reader(self) -> str:
+        return self._reader.name
+
+    @property
+    def study_name(self) -> str:
+        return self._study.name
+
+    @property
+    def study_kind(self) -> str:
+        """'restoration' (which image for diagnosis?) or 'segmentation' (which lung outline?)."""
+        return self._study.kind
+
+    @property
+    def question(self) -> str:
+        if self._study.kind == "segmentation":
+            return "Which lung segmentation is the most accurate?"
+        return "Which image would you prefer for diagnosis?"
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def total(self) -> int:
+        return len(self._queries)
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(queries answered, queries in this reader's list)."""
+        return sum(q.chosen is not None for q in self._queries), len(self._queries)
+
+    @property
+    def finished(self) -> bool:
+        return all(q.chosen is not None for q in self._queries)
+
+    def first_unanswered(self) -> int | None:
+        return next((i for i, q in enumerate(self._queries) if q.chosen is None), None)
+
+    # ----------------------------------------------------------------- what to show
+
+    def pane_labels(self) -> list[str]:
+        return [pane_label(i, self._study.pane_labels) for i in range(len(self._study.candidates))]
+
+    def panes_for(self, index: int) -> tuple[Pane, ...]:
+        """The pane pictures of query ``index`` in stored order; safe to call from a worker thread."""
+        q = self._query(index)
+        labels = self.pane_labels()
+        return tuple(Pane(labels[i], self._renderer.get(q.case, cand)) for i, cand in enumerate(q.panes))
+
+    def view(self, index: int) -> CaseView:
+        q = self._query(index)
+        return CaseView(index, len(self._queries), q.case.label if self._study.show_label else None,
+                        self.panes_for(index), q.chosen, q.confidence)
+
+    def current(self) -> CaseView:
+        return self.view(self._index)
+
+    # ----------------------------------------------------------------- navigation
+
+    def go_to(self, index: int) -> CaseView:
+        self._query(index)
+        self._index = index
+        self._displayed = None
+        return self.current()
+
+    def next(self) -> CaseView:
+        return self.go_to(min(self._index + 1, len(self._queries) - 1))
+
+    def previous(self) -> CaseView:
+        return self.go_to(max(self._index - 1, 0))
+
+    def mark_displayed(self) -> None:
+        """Call when the current panes are on screen: the decision time is measured from here."""
+        self._displayed = (self._index, time.monotonic(), utcnow())
+
+    # ----------------------------------------------------------------- voting
+
+    def vote(self, pane: str | int, confidence: int | None = None, *, index: int | None = None,
+             elapsed_ms: int | None = None) -> VoteReceipt:
+        """Record the reader's choice; committed to the database before this returns.
+
+        ``pane`` is a pane label ("B") or a 0-based pane index. ``index`` votes on that query
+        instead of the current one. The decision time is measured from ``mark_displayed`` on
+        the same query, unless the caller measured it itself (``elapsed_ms``).
+        """
+        labels = self.pane_labels()
+        if isinstance(pane, int) and not isinstance(pane, bool) and 0 <= pane < len(labels):
+            pane_index = pane
+        elif isinstance(pane, str) and pane in labels:
+            pane_index = labels.index(pane)
+        else:
+            raise StudyStateError(self._study.name, f"no pane {pane!r} (panes: {', '.join(labels)})")
+        lo, hi = CONFIDENCE_RANGE
+        if confidence is not None and not (isinstance(confidence, int) and lo <= confidence <= hi):
+            raise StudyStateError(self._study.name, f"confidence must be a whole number from {lo} to {hi}")
+        if elapsed_ms is not None and elapsed_ms < 0:
+            raise StudyStateError(self._study.name, "elapsed time cannot be negative")
+        with self._lock:
+            index = self._index if index is None else index
+            q = self._query(index)
+            now = utcnow()
+            shown = self._displayed if self._displayed and self._displayed[0] == index else None
+            if elapsed_ms is None and shown:
+                elapsed_ms = round((time.monotonic() - shown[1]) * 1000)
+            displayed_at = shown[2] if shown else (now - timedelta(milliseconds=elapsed_ms) if elapsed_ms else None)
+            uid = uuid.uuid4().hex
+            with self._store.write() as s:
+                assignment = s.scalars(select(Assignment).where(Assignment.id == q.assignment_id)
+                                       .with_for_update()).one()
+                previous = s.scalars(select(Vote).where(Vote.assignment_id == assignment.id)
+                                     .order_by(Vote.voted_at.desc(), Vote.id.desc()).limit(1)).first()
+                vote = Vote(uid=uid, assignment_id=assignment.id, candidate_id=q.panes[pane_index].id,
+                            pane_index=pane_index, pane_order=assignment.pane_order, confidence=confidence,
+                            displayed_at=displayed_at, voted_at=now, decision_ms=elapsed_ms,
+                            amends_id=previous.id if previous else None, origin="local")
+                s.add(vote)
+                s.flush()
+                vote_id = vote.id
+            q.chosen, q.confidence, q.latest_vote_id = labels[pane_index], confidence, vote_id
+            return VoteReceipt(index, labels[pane_index], previous is not None, uid)
+
+    # ----------------------------------------------------------------- internals
+
+    def _query(self, index: int) -> _Query:
+        if not 0 <= index < len(self._queries):
+            raise StudyStateError(self._study.name, f"case {index + 1} is out of range 1..{len(self._queries)}")
+        return self._queries[index]
+
+    def _refresh_votes(self) -> None:
+        """Load this reader's latest vote per query (resume, and amendments by another session)."""
+        labels = [pane_label(i, self._study.pane_labels) for i in range(len(self._study.candidates))]
+        with self._store.read() as s:
+            rows = s.execute(select(Vote.assignment_id, Vote.pane_index, Vote.confidence, Vote.id)
+                             .join(Assignment, Vote.assignment_id == Assignment.id)
+                             .where(Assignment.reader_id == self._reader.id)
+                             .order_by(Vote.voted_at, Vote.id)).all()
+        for assignment_id, pane_index, confidence, vote_id in rows:  # later rows overwrite earlier ones
+            q = self._queries[self._by_assignment[assignment_id]]
+            q.chosen, q.confidence, q.latest_vote_id = labels[pane_index], confidence, vote_id

@@ -1,0 +1,267 @@
+"""Selection ratios and the tests around them, with well-kept libraries.
+
+Counting rules (the same for every number here):
+
+* A *query* is one row of a reader's list. Only the reader's **latest** vote on a query
+  counts (amendments replace, never add).
+* Hidden QC repeats count **only** for each reader's consistency (same candidate chosen at
+  both showings); they are left out of ratios, tests, agreement and worth, so no case
+  weighs double.
+* Overall = all counted queries of all readers pooled, as in the paper's Overall row.
+
+Libraries: Wilson intervals from statsmodels ``proportion_confint(method="wilson")``;
+chi-square goodness-of-fit against uniform from scipy (candidates: a test against chance;
+pane positions: a test of position bias); Fleiss' kappa from statsmodels on cases that
+several readers answered; Plackett-Luce top-1 worth from choix ``ilsr_top1`` with a small
+regularisation so that a never-chosen candidate still gets a finite worth.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+
+import choix
+import numpy as np
+from scipy.stats import chisquare
+from sqlalchemy import select
+from statsmodels.stats.inter_rater import fleiss_kappa
+from statsmodels.stats.proportion import proportion_confint
+
+from core.study.manage import load_study
+from core.study.store import Assignment, Store, Vote
+
+CONFIDENCE = 0.95
+PL_REGULARIZATION = 0.01
+
+
+@dataclass(frozen=True)
+class CountedVote:
+    """The latest vote on one query."""
+
+    reader: str
+    case: str
+    query: int  # assignment id
+    candidate: int  # candidate position (0 = original)
+    pane_index: int
+    repeat_of: int | None = None  # query id of the first showing, for a QC repeat
+    decision_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    count: int
+    n: int
+    ratio: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class TestResult:
+    statistic: float | None
+    p_value: float | None
+    dof: int
+    counts: list[int]
+
+
+@dataclass(frozen=True)
+class Row:
+    reader: str  # reader name, or "Overall"
+    n: int
+    cells: list[Cell]  # one per candidate, in column order
+    median_decision_s: float | None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    kappa: float | None
+    cases: int
+    raters_per_case: int
+
+
+@dataclass(frozen=True)
+class Consistency:
+    reader: str
+    agreeing: int
+    pairs: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.agreeing / self.pairs if self.pairs else None
+
+
+@dataclass
+class StudyStats:
+    study: str
+    kind: str
+    candidates: list[str]  # column names (display), original first
+    specs: list[str]
+    rows: list[Row]  # per reader, then Overall
+    chance: TestResult
+    position_bias: TestResult
+    agreement: Agreement | None
+    consistency: list[Consistency]
+    worth: list[float] | None  # Plackett-Luce top-1 worth per candidate, sums to 1
+    restored_share: Cell  # share of counted queries won by anything but the original
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def overall(self) -> Row:
+        return self.rows[-1]
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["consistency"] = [asdict(c) | {"rate": c.rate} for c in self.consistency]
+        return out
+
+
+def wilson(count: int, n: int, confidence: float = CONFIDENCE) -> Cell:
+    if n == 0:
+        return Cell(count, n, None, None, None)
+    lo, hi = proportion_confint(count, n, alpha=1 - confidence, method="wilson")
+    return Cell(count, n, count / n, float(lo), float(hi))
+
+
+def goodness_of_fit(counts: list[int]) -> TestResult:
+    """Chi-square against equal shares; None when there is nothing to test."""
+    if sum(counts) == 0 or len(counts) < 2:
+        return TestResult(None, None, len(counts) - 1, counts)
+    result = chisquare(counts)
+    return TestResult(float(result.statistic), float(result.pvalue), len(counts) - 1, counts)
+
+
+def agreement(votes: list[CountedVote], n_candidates: int) -> Agreement | None:
+    """Fleiss' kappa over cases answered by several readers (the most common number of readers)."""
+    by_case: dict[str, list[int]] = defaultdict(list)
+    for v in votes:
+        by_case[v.case].append(v.candidate)
+    shared = {case: c for case, c in by_case.items() if len(c) >= 2}
+    if not shared:
+        return None
+    sizes = Counter(len(c) for c in shared.values())
+    k = max(sizes, key=lambda size: (sizes[size], size))  # Fleiss needs equal raters per case
+    table = np.zeros((0, n_candidates), int)
+    for choices in shared.values():
+        if len(choices) == k:
+            table = np.vstack([table, np.bincount(choices, minlength=n_candidates)])
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kappa = float(fleiss_kappa(table, method="fleiss"))
+    return Agreement(kappa if math.isfinite(kappa) else None, int(table.shape[0]), k)
+
+
+def plackett_luce_worth(votes: list[CountedVote], n_candidates: int) -> list[float] | None:
+    """Top-1 Plackett-Luce worth (choix I-LSR); each query: the winner beat all other panes."""
+    if not votes:
+        return None
+    data = [(v.candidate, tuple(c for c in range(n_candidates) if c != v.candidate)) for v in votes]
+    params = choix.ilsr_top1(n_candidates, data, alpha=PL_REGULARIZATION)
+    worth = np.exp(params - np.max(params))
+    return [float(w) for w in worth / worth.sum()]
+
+
+def compute_stats(study: str, kind: str, candidates: list[str], specs: list[str], readers: list[str],
+                  votes: list[CountedVote]) -> StudyStats:
+    """All statistics from the latest vote of every query (QC repeats included, used as documented)."""
+    n_cand = len(candidates)
+    counted = [v for v in votes if v.repeat_of is None]
+    rows = []
+    for name, subset in [(r, [v for v in counted if v.reader == r]) for r in readers] + [("Overall", counted)]:
+        counts = np.bincount([v.candidate for v in subset], minlength=n_cand)
+        times = [v.decision_ms / 1000 for v in subset if v.decision_ms is not None]
+        rows.append(Row(name, len(subset), [wilson(int(c), len(subset)) for c in counts],
+                        statistics.median(times) if times else None))
+    overall = rows[-1]
+    by_query = {v.query: v for v in votes}
+    consistency = []
+    for name in readers:
+        pairs = [(by_query[v.repeat_of], v) for v in votes
+                 if v.reader == name and v.repeat_of is not None and v.repeat_of in by_query]
+        consistency.append(Consistency(name, sum(a.candidate == b.candidate for a, b in pairs), len(pairs)))
+    notes = []
+    chance = goodness_of_fit([c.count for c in overall.cells])
+    if overall.n and overall.n / n_cand < 5:
+        notes.append("fewer than 5 expected votes per candidate: the chi-square p-values are rough")
+    return StudyStats(
+        study, kind, candidates, specs, rows, chance,
+        goodness_of_fit([int(c) for c in np.bincount([v.pane_index for v in counted], minlength=n_cand)]),
+        agreement(counted, n_cand), consistency, plackett_luce_worth(counted, n_cand),
+        wilson(sum(c.count for c in overall.cells[1:]), overall.n), notes,
+    )
+
+
+def latest_votes(store: Store, study: str | int) -> list[CountedVote]:
+    """The latest vote (by time, then id) of every answered query of a study."""
+    info = load_study(store, study)
+    readers = {r.id: r.name for r in info.readers}
+    cases = {c.id: c.key for c in info.cases}
+    positions = {c.id: c.position for c in info.candidates}
+    with store.read() as s:
+        rows = s.execute(
+            select(Vote.assignment_id, Vote.candidate_id, Vote.pane_index, Vote.decision_ms, Assignment.reader_id,
+                   Assignment.case_id, Assignment.repeat_of_id)
+            .join(Assignment, Vote.assignment_id == Assignment.id)
+            .where(Assignment.study_id == info.id).order_by(Vote.voted_at, Vote.id)).all()
+    latest = {}
+    for a_id, cand_id, pane, ms, reader_id, case_id, repeat_of in rows:
+        latest[a_id] = CountedVote(readers[reader_id], cases[case_id], a_id, positions[cand_id], pane, repeat_of, ms)
+    return list(latest.values())
+
+
+def study_stats(store: Store, study: str | int) -> StudyStats:
+    info = load_study(store, study)
+    return compute_stats(info.name, info.kind, [c.display_name for c in info.candidates],
+                         [c.spec.spec for c in info.candidates], [r.name for r in info.readers],
+                         latest_votes(store, info.id))
+
+
+# --------------------------------------------------------------------------- the paper's table
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def table_markdown(stats: StudyStats) -> str:
+    """The paper's layout: rows per reader and Overall, columns Original then each variant."""
+    head = "| Reader | n | " + " | ".join(stats.candidates) + " |"
+    sep = "|---|---:|" + "---:|" * len(stats.candidates)
+    lines = [head, sep]
+    for row in stats.rows:
+        cells = [f"{_pct(c.ratio)} ({c.count}; {_pct(c.ci_low)}–{_pct(c.ci_high)})" if c.n else "–"
+                 for c in row.cells]
+        name = f"**{row.reader}**" if row.reader == "Overall" else row.reader
+        lines.append(f"| {name} | {row.n} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Cells: selection ratio (count; 95% Wilson interval). Only each reader's latest vote per case "
+                 "counts; hidden QC repeats are excluded.")
+    return "\n".join(lines) + "\n"
+
+
+def summary_text(stats: StudyStats) -> str:
+    """A short plain-text report for the command line."""
+    out = [f"Study {stats.study!r} ({stats.kind}): {stats.overall.n} counted queries", "",
+           table_markdown(stats)]
+    if stats.overall.n:
+        share = stats.restored_share
+        out.append(f"Chosen over the original: {_pct(share.ratio)} ({share.count}/{share.n}; 95% CI "
+                   f"{_pct(share.ci_low)}–{_pct(share.ci_high)})")
+        out.append(f"Against chance (chi-square, {stats.chance.dof} df): p = {stats.chance.p_value:.3g}")
+        out.append(f"Pane-position bias (chi-square, {stats.position_bias.dof} df): "
+                   f"p = {stats.position_bias.p_value:.3g}; votes by position {stats.position_bias.counts}")
+    if stats.agreement:
+        kappa = "undefined (no variation)" if stats.agreement.kappa is None else f"{stats.agreement.kappa:.3f}"
+        out.append(f"Fleiss' kappa: {kappa} on {stats.agreement.cases} cases with "
+                   f"{stats.agreement.raters_per_case} readers each")
+    if stats.worth:
+        ranked = sorted(zip(stats.candidates, stats.worth, strict=True), key=lambda t: -t[1])
+        out.append("Plackett-Luce worth: " + ", ".join(f"{n} {w:.3f}" for n, w in ranked))
+    for c in stats.consistency:
+        if c.pairs:
+            out.append(f"QC consistency {c.reader}: {c.agreeing}/{c.pairs} repeats answered alike")
+    out += [f"Note: {n}" for n in stats.notes]
+    return "\n".join(out)
