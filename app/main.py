@@ -84,8 +84,8 @@ def _exec(app, window) -> int:
 
     rc = app.exec()
     workers.cancel_all()
-    workers.wait_idle(10_000)
-    del window
+    workers.wait_idle(30_000)  # votes in flight are committed before the process ends
+    window.service.close()
     return int(rc)
 
 
@@ -112,10 +112,15 @@ def run_gui(paths: Sequence[str] = (), database: str | None = None) -> int:
 
 def run_demo(database: str | None = None, gui: bool = True) -> int:
     """Build the demo study (images the project draws itself) and open the app on it."""
-    from app.demo import build_demo, open_demo
-
     if not gui:
-        info = build_demo(database)
-        print(info.summary())
-        return 0
-    return open_demo(database)
+        from app.demo import build_demo_cli
+
+        return build_demo_cli(database)
+    app = create_app()
+    from app.demo import DemoController
+    from app.main_window import MainWindow
+
+    window = MainWindow(database)
+    window.show()
+    window._demo = DemoController(window, database)  # type: ignore[attr-defined]
+    return _exec(app, window)

@@ -38,7 +38,10 @@ class MainWindow(QMainWindow):
     def __init__(self, database: str | None = None, service: object | None = None) -> None:
         super().__init__()
         self.database = database
-        self.service = service  # a StudyService (tests may pass a stand-in); made on first use
+        from app.study_service import StudyService
+
+        # One door to the study engine for all pages; the database opens on first use, in a worker.
+        self.service = service if service is not None else StudyService(database)
         self.setObjectName("mainWindow")
         self.resize(1400, 860)
         self.setAcceptDrops(True)
@@ -151,6 +154,10 @@ class MainWindow(QMainWindow):
         page = self._pages[READER]
         if study_id is not None:
             page.choose(study_id, reader_id)
+
+    def open_reader_named(self, study_name: str, reader: str) -> None:
+        self._set_mode(READER)
+        self._pages[READER].choose_named(study_name, reader)
 
     def _page_status(self, mode: str, message: str) -> None:
         """Messages reach the status bar only from the page on screen (reader mode stays quiet)."""

@@ -9,6 +9,7 @@ behind a pane never leaves the engine.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,13 +77,16 @@ class StudySpec:
 
     name: str
     source: Path  # folder of images or CSV of cases
-    variants: list[tuple[str, int | None]]  # (variant id, passes); the original is always added
+    variants: list[tuple[str, int | None]]  # (candidate spec: variant id, "clahe", "histeq"; passes or None)
+    # the original is always added first
     readers: list[str]
     design: str  # "split", "all", "anchor"
     seed: int = 0
     show_label: bool = True
     kind: str = "restoration"
     anchor_cases: int = 0
+    qc_repeats: int = 0
+    pane_labels: str = "letters"
 
 
 Progress = Callable[[int, int], None]
@@ -108,14 +112,53 @@ class ReadingHandle:
 
 
 def _engine():  # -> module core.study
-    """The study engine, imported on first use (in a worker), or a one-line error."""
-    try:
-        import core.study as study
-    except ImportError as exc:
-        from core.errors import StudyStateError
+    """The study engine, imported on first use (in a worker: it loads torch and the statistics stack)."""
+    import core.study as study
 
-        raise StudyStateError(None, f"the study engine is not available in this installation ({exc})") from None
     return study
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+class EngineReadingHandle(ReadingHandle):
+    """A :class:`core.study.ReadingSession` seen through the page's eyes (pane indices only)."""
+
+    def __init__(self, session, position_key: str) -> None:  # session: core.study.ReadingSession
+        self._session = session
+        self._key = position_key
+        self.total = session.total
+
+    def resume_position(self) -> int:
+        """Where this reader was last (a revisited earlier case), else the first unanswered case."""
+        from app import settings
+
+        first = self._session.first_unanswered()
+        first = self.total if first is None else first
+        try:
+            remembered = int(settings.value(self._key, str(first)))
+        except ValueError:
+            remembered = first
+        return remembered if 0 <= remembered <= first else first
+
+    def remember_position(self, position: int) -> None:
+        from app import settings
+
+        settings.set_value(self._key, str(position))
+
+    def case(self, position: int) -> CaseDisplay:
+        view = self._session.view(position)
+        return CaseDisplay(images=[p.image for p in view.panes], position=position + 1, total=view.total,
+                           disease_label=view.disease_label, previous_choice=view.chosen_index,
+                           can_next=view.chosen is not None, question=self._session.question,
+                           labels=[p.label for p in view.panes])
+
+    def vote(self, position: int, pane: int, elapsed_ms: int) -> None:
+        self._session.vote(pane, index=position, elapsed_ms=elapsed_ms)
+
+    def progress(self) -> tuple[int, int]:
+        return self._session.progress
 
 
 class StudyService:
@@ -123,27 +166,120 @@ class StudyService:
 
     def __init__(self, database: str | None) -> None:
         self.database = database
+        self._store = None
+        self._lock = threading.Lock()
+
+    def store(self):  # -> core.study.Store
+        with self._lock:
+            if self._store is None:
+                self._store = _engine().open_store(self.database)
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def location(self) -> str:
+        return self.store().display_url
+
+    # -- listing ---------------------------------------------------------------------------
 
     def list_studies(self) -> list[StudySummary]:
-        _engine()
-        raise NotImplementedError
+        study = _engine()
+        store = self.store()
+        out = []
+        for summary in study.list_studies(store):
+            info = study.load_study(store, summary.name)
+            progress = {r.name: r for r in study.list_readers(store, info.id)}
+            cached, total = study.Renderer(info, study.RenditionCache(store.cache_dir)).cached_count()
+            readers = [ReaderSummary(r.name, r.name, progress[r.name].total, progress[r.name].done)
+                       for r in info.readers]
+            design = {"split": "cases split between readers", "all": "every reader reads every case",
+                      "anchor": f"{info.anchor_cases} shared anchor cases + split blocks"}.get(info.design, info.design)
+            facts = [
+                ("Type", f"{info.kind} preference"),
+                ("Cases", str(len(info.cases))),
+                ("Candidates", ", ".join(c.display_name for c in info.candidates)),
+                ("Readers", ", ".join(r.name for r in info.readers)),
+                ("Assignment", design + (f"; {info.qc_repeats} hidden QC repeat(s) per reader"
+                                         if info.qc_repeats else "")),
+                ("Disease label", "shown to readers" if info.show_label else "hidden"),
+                ("Presentation", f"{info.presentation_size} px, panes labelled with {info.pane_labels}"),
+                ("Seed", str(info.seed)),
+                ("Votes", str(summary.votes)),
+                ("Database", store.display_url),
+            ]
+            out.append(StudySummary(info.id, info.name, info.kind, len(info.cases),
+                                    [c.display_name for c in info.candidates], readers, cached == total,
+                                    (cached, total), facts))
+        return out
+
+    # -- reading ---------------------------------------------------------------------------
 
     def open_reading(self, study_id: object, reader_id: object) -> ReadingHandle:
-        _engine()
-        raise NotImplementedError
+        study = _engine()
+        store = self.store()
+        session = study.ReadingSession(store, study_id, str(reader_id))
+        key = f"reader/position/{store.display_url}/{study_id}/{reader_id}"
+        return EngineReadingHandle(session, key)
 
-    def create_study(self, spec: StudySpec) -> object:
-        _engine()
-        raise NotImplementedError
+    # -- administration --------------------------------------------------------------------
 
-    def precompute(self, study_id: object, progress: Progress, cancelled: Cancelled) -> None:
-        _engine()
-        raise NotImplementedError
+    def create_study(self, spec: StudySpec, progress: Progress | None = None) -> object:
+        study = _engine()
+        candidates = ["original"] + [f"{vid}:{n}" if n else vid for vid, n in spec.variants]
+        core_spec = study.StudySpec(
+            name=spec.name, cases=study.read_cases(spec.source),
+            candidates=study.parse_candidates(candidates, study.installed_default_iterations()),
+            readers=spec.readers, kind=spec.kind, design=spec.design, anchor_cases=spec.anchor_cases,
+            qc_repeats=spec.qc_repeats, seed=spec.seed, show_label=spec.show_label, pane_labels=spec.pane_labels)
+        return study.create_study(self.store(), core_spec, progress=progress).id
+
+    def precompute(self, study_id: object, progress: Progress, cancelled: Cancelled) -> bool:
+        """Render every pane picture; returns False when cancelled (what was made stays cached)."""
+        result = _engine().precompute(self.store(), study_id, progress=progress, cancelled=cancelled)
+        return not result.cancelled
 
     def statistics(self, study_id: object) -> StatsView:
-        _engine()
-        raise NotImplementedError
+        study = _engine()
+        stats = study.study_stats(self.store(), study_id)
+        rows = [RatioRow(r.reader, r.n, [RatioCell(c.ratio or 0.0, c.count, c.ci_low or 0.0, c.ci_high or 0.0)
+                                         for c in r.cells]) for r in stats.rows]
+        tests: list[tuple[str, str]] = []
+        overall = stats.overall
+        if overall.n:
+            share = stats.restored_share
+            tests.append(("Chosen over the original", f"{_pct(share.ratio)} ({share.count}/{share.n}; 95% CI "
+                                                      f"{_pct(share.ci_low)}–{_pct(share.ci_high)})"))
+            tests.append(("Against chance", _test_text(stats.chance)))
+            tests.append(("Pane-position bias", _test_text(stats.position_bias)
+                          + f"; votes by pane position {stats.position_bias.counts}"))
+        if stats.agreement is not None:
+            kappa = "undefined (no variation)" if stats.agreement.kappa is None else f"{stats.agreement.kappa:.3f}"
+            tests.append(("Agreement (Fleiss' kappa)", f"{kappa} on {stats.agreement.cases} shared cases, "
+                                                        f"{stats.agreement.raters_per_case} readers each"))
+        if stats.worth:
+            ranked = sorted(zip(stats.candidates, stats.worth, strict=True), key=lambda t: -t[1])
+            tests.append(("Plackett–Luce worth", ", ".join(f"{n} {w:.3f}" for n, w in ranked)))
+        for c in stats.consistency:
+            if c.pairs:
+                tests.append((f"QC consistency, {c.reader}", f"{c.agreeing}/{c.pairs} repeats answered alike"))
+        for r in stats.rows:
+            if r.median_decision_s is not None:
+                tests.append((f"Median time to decide, {r.reader}", f"{r.median_decision_s:.1f} s"))
+        tests += [("Note", n) for n in stats.notes]
+        summary = (f"{overall.n} counted answers from {len(stats.rows) - 1} reader(s). Cells: selection ratio "
+                   "(count) and 95% Wilson interval; only each reader's latest answer per case counts, hidden "
+                   "QC repeats are left out.")
+        return StatsView(stats.candidates, rows, tests, summary)
 
     def export(self, study_id: object, folder: Path) -> list[Path]:
-        _engine()
-        raise NotImplementedError
+        return list(_engine().export_study(self.store(), study_id, folder).files)
+
+
+def _test_text(test) -> str:  # test: core.study.stats.TestResult
+    if test.p_value is None:
+        return "not enough answers yet"
+    return f"chi-square {test.statistic:.2f}, {test.dof} df, p = {test.p_value:.3g}"

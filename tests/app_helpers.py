@@ -173,3 +173,21 @@ def visible_texts(root: QWidget) -> list[tuple[str, str]]:
         for action in w.actions():
             out += [(f"{name}.action", action.text()), (f"{name}.actionTip", action.toolTip())]
     return [(where, text) for where, text in out if text]
+
+
+def make_stand_in_segmenter(folder: Path) -> Path:
+    """An untrained but valid lung-segmenter file (its masks are arbitrary, its plumbing real)."""
+    import torch
+
+    from core.models.segmenter import SEGMENTER_ARCH, build_segmenter
+    from core.variants import SEGMENTER_ID
+    from core.weights.model_file import Manifest, save_model
+
+    torch.manual_seed(0)
+    model = build_segmenter()
+    with torch.no_grad():  # bias the output up so that some pixels count as lung
+        model.segmentation_head[0].bias.fill_(0.5)
+    save_model(folder / f"{SEGMENTER_ID}.safetensors", model.state_dict(),
+               Manifest(variant_id=SEGMENTER_ID, display_name="Lung U-Net", kind="segmenter",
+                        architecture=SEGMENTER_ARCH, input_size=256))
+    return folder

@@ -203,3 +203,30 @@ def test_viewer_screenshot(qtbot, window, env: Path, artifacts_dir: Path) -> Non
     shots = artifacts_dir / "screenshots"
     shots.mkdir(exist_ok=True)
     assert window.grab().save(str(shots / "viewer.png"))
+
+
+def test_compare_lung_overlay_and_areas(qtbot, window, env: Path, monkeypatch: pytest.MonkeyPatch,
+                                       artifacts_dir: Path) -> None:
+    from tests.app_helpers import make_stand_in_segmenter
+
+    models = make_stand_in_segmenter(make_stand_in_generators(env / "models"))
+    monkeypatch.setenv("R2C_MODELS_DIR", str(models))
+    png = write_test_png(env / "lungs.png")
+    _open(qtbot, window, [png], 1)
+    viewer = window.viewer
+    viewer.set_compare(True)
+    compare = viewer.compare
+    qtbot.waitUntil(lambda: len(compare.results()) == 1, timeout=60_000)
+    compare.overlay_check.setChecked(True)
+    qtbot.waitUntil(lambda: compare.segmentations() is not None, timeout=60_000)
+    settle(qtbot)
+    panes = viewer.grid.panes()
+    assert all(p.image().overlay is not None for p in panes)
+    assert panes[0].image().overlay.shape == panes[0].image().values.shape
+    assert compare.table.item(0, 2).text().endswith("%")  # lung share of the image
+    (artifacts_dir / "screenshots").mkdir(exist_ok=True)
+    window.grab().save(str(artifacts_dir / "screenshots" / "compare_lungs.png"))
+    compare.opacity.setValue(80)
+    assert panes[1].overlay_opacity() == pytest.approx(0.8)
+    compare.overlay_check.setChecked(False)
+    assert all(p.image().overlay is None for p in viewer.grid.panes())

@@ -69,7 +69,8 @@ class NewStudyDialog(QDialog):
         self.variants.setMaximumHeight(120)
         self._fill_variants()
         form.addRow("Candidates:", self.variants)
-        form.addRow("", QLabel("The original is always a candidate. Compact models use 3 passes, the deep CNN 1."))
+        form.addRow("", QLabel("The original is always a candidate. Generators use their model's default "
+                               "passes (3 for the compact models, 1 for the deep CNN)."))
         self.readers = QPlainTextEdit()
         self.readers.setPlaceholderText("one reader per line, e.g.\nMD I\nMD II")
         self.readers.setMaximumHeight(90)
@@ -83,6 +84,14 @@ class NewStudyDialog(QDialog):
         self.anchor.setRange(0, 10_000)
         self.anchor.setValue(10)
         form.addRow("Anchor cases:", self.anchor)
+        self.qc = QSpinBox()
+        self.qc.setRange(0, 50)
+        self.qc.setToolTip("Cases shown a second time, unannounced, to measure each reader's consistency")
+        form.addRow("Hidden QC repeats:", self.qc)
+        self.pane_labels = QComboBox()
+        self.pane_labels.addItem("Letters (A, B, C…)", "letters")
+        self.pane_labels.addItem("Numbers (1, 2, 3…)", "numbers")
+        form.addRow("Pane labels:", self.pane_labels)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(2024)
@@ -104,14 +113,22 @@ class NewStudyDialog(QDialog):
         self._design_changed()
 
     def _fill_variants(self) -> None:
+        """Generators (enabled when their weights are installed) and the classic enhancements."""
         from core.variants import VARIANTS, weights_path
 
         for v in VARIANTS.values():
             installed = weights_path(v.id) is not None
             item = QListWidgetItem(v.display_name + ("" if installed else " (weights not installed)"))
             item.setData(Qt.ItemDataRole.UserRole, v.id)
-            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+            enabled = Qt.ItemFlag.ItemIsEnabled if installed else Qt.ItemFlag.NoItemFlags
+            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | enabled)
             item.setCheckState(Qt.CheckState.Checked if installed and v.id != "r2c-q5" else Qt.CheckState.Unchecked)
+            self.variants.addItem(item)
+        for spec, name in (("clahe", "CLAHE (classic contrast enhancement)"), ("histeq", "Histogram equalization")):
+            item = QListWidgetItem(name)
+            item.setData(Qt.ItemDataRole.UserRole, spec)
+            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+            item.setCheckState(Qt.CheckState.Unchecked)
             self.variants.addItem(item)
 
     def _design_changed(self) -> None:
@@ -135,7 +152,8 @@ class NewStudyDialog(QDialog):
         return StudySpec(name=self.name.text().strip(), source=Path(self.source.text().strip()), variants=variants,
                          readers=readers, design=self.design.currentData(), seed=self.seed.value(),
                          show_label=self.show_label.isChecked(), kind=self.kind.currentData(),
-                         anchor_cases=self.anchor.value() if self.design.currentData() == "anchor" else 0)
+                         anchor_cases=self.anchor.value() if self.design.currentData() == "anchor" else 0,
+                         qc_repeats=self.qc.value(), pane_labels=self.pane_labels.currentData())
 
     def problem(self) -> str | None:
         """What is obviously missing (the engine checks the rest)."""
@@ -145,7 +163,7 @@ class NewStudyDialog(QDialog):
         if not self.source.text().strip() or not s.source.exists():
             return "Choose a folder or CSV of cases that exists."
         if not s.variants:
-            return "Choose at least one restoration model besides the original."
+            return "Choose at least one candidate besides the original."
         if not s.readers:
             return "Add at least one reader."
         return None

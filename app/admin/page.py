@@ -50,6 +50,7 @@ class AdminPage(QWidget):
         self._studies: list[StudySummary] = []
         self._precompute: workers.Task | None = None
         self._select_after: object = None
+        self._select_name: str | None = None
         self._build()
 
     def _build(self) -> None:
@@ -162,7 +163,9 @@ class AdminPage(QWidget):
     def _fill(self, studies: list[StudySummary]) -> None:
         current = self.current_study()
         wanted = self._select_after if self._select_after is not None else (current.id if current else None)
-        self._select_after = None
+        if self._select_name is not None:
+            wanted = next((s.id for s in studies if s.name == self._select_name), wanted)
+        self._select_after = self._select_name = None
         self._studies = studies
         self.study_list.blockSignals(True)
         self.study_list.clear()
@@ -177,6 +180,10 @@ class AdminPage(QWidget):
 
     def select_study(self, study_id: object) -> None:
         self.refresh(select=study_id)
+
+    def select_study_named(self, name: str) -> None:
+        self._select_name = name
+        self.refresh()
 
     def _study_selected(self, row: int) -> None:
         self._show_study(self._studies[row] if 0 <= row < len(self._studies) else None)
@@ -241,7 +248,8 @@ class AdminPage(QWidget):
 
     def create_study(self, spec: StudySpec, precompute: bool = True) -> workers.Task:
         self.status.emit(f"Creating study {spec.name}…")
-        return workers.submit(lambda ctx: self.service.create_study(spec), owner=self, name="Creating the study",
+        return workers.submit(lambda ctx: self.service.create_study(spec, ctx.progress), owner=self,
+                              name="Creating the study",
                               done=lambda sid: self._created(sid, precompute), failed=self._failed)
 
     def _created(self, study_id: object, precompute: bool) -> None:

@@ -55,6 +55,7 @@ class StatisticsView(QWidget):
         self.table.setObjectName("ratioTable")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
         self.chart = RatioChart()
         self.tests = QTextEdit()
         self.tests.setObjectName("testsText")

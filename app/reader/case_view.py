@@ -1,9 +1,9 @@
 """One query of the blinded study on screen: N unlabeled panes, the question, the vote.
 
-Panes are numbered 1..N and nothing else: no captions, no window/level read-out, equal
+Panes carry neutral labels only (1..N or A..E, as the study says): no window/level read-out, equal
 sizes (see :class:`~app.viewer.grid.PaneGrid`), identical rendering. All panes of a case
 are set in one go and painted in the same frame, so none appears before the others.
-Vote: click a pane (or press its number), then Enter or "Confirm".
+Vote: click a pane (or press its number, or its letter), then Enter or "Confirm".
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ class CaseDisplay:
     previous_choice: int | None = None  # pane index the reader chose before (revisiting)
     can_next: bool = False  # moving forward is allowed (the case was answered already)
     question: str = QUESTION
+    labels: list[str] | None = None  # neutral pane labels ("A", "B"... or "1", "2"...); default numbers
+
+    def pane_labels(self) -> list[str]:
+        return list(self.labels) if self.labels else [str(i + 1) for i in range(len(self.images))]
 
 
 def _as_display(image: np.ndarray) -> np.ndarray:
@@ -142,9 +146,10 @@ class CaseView(QWidget):
         self._case = case
         images = [PaneImage.from_display(_as_display(im)) for im in case.images]
         self.link.clear()
+        self.grid.set_aspect(images[0].width / images[0].height)
         panes = self.grid.set_count(len(images))
-        for i, (pane, image) in enumerate(zip(panes, images, strict=True)):
-            pane.set_caption(str(i + 1))
+        for pane, image, label in zip(panes, images, case.pane_labels(), strict=True):
+            pane.set_caption(label)
             pane.set_image(image, reset=True)
             self.link.add(pane)
         self.question.setText(case.question)
@@ -179,8 +184,10 @@ class CaseView(QWidget):
         for i, pane in enumerate(self.grid.panes()):
             pane.set_selected(i == self._choice)
         self.confirm_button.setEnabled(self._choice is not None)
-        self.choice_label.setText(f"Your choice: image {self._choice + 1}" if self._choice is not None
-                                  else f"Click an image or press 1–{count}")
+        labels = self._case.pane_labels() if self._case else []
+        keys = f"{labels[0]}–{labels[-1]}" if labels else ""
+        self.choice_label.setText(f"Your choice: image {labels[self._choice]}" if self._choice is not None
+                                  else f"Click an image or press {keys}")
 
     def select(self, index: int) -> None:
         if self.showing_case():
@@ -197,8 +204,11 @@ class CaseView(QWidget):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key = event.key()
+        labels = [label.upper() for label in self._case.pane_labels()] if self._case else []
         if Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
             self.select(key - Qt.Key.Key_1)
+        elif event.text().upper() in labels and not event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier:
+            self.select(labels.index(event.text().upper()))
         elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.confirm()
         elif key in (Qt.Key.Key_Left, Qt.Key.Key_PageUp) and self.prev_button.isEnabled():

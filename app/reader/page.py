@@ -51,7 +51,7 @@ class ReaderPage(QWidget):
         self._loading: dict[int, workers.Task] = {}
         self._want: int | None = None  # position waiting for its images
         self._pending_votes = 0
-        self._choose_after_refresh: tuple[object, object] | None = None
+        self._choose_after_refresh: tuple[object, object, bool] | None = None
         self._build()
 
     # -- layout ----------------------------------------------------------------------------
@@ -167,9 +167,9 @@ class ReaderPage(QWidget):
             self.chooser_note.setText("No study in this database yet. Create one in Study administration "
                                       "(or run 'r2c-review demo').")
         if self._choose_after_refresh is not None:
-            study_id, reader_id = self._choose_after_refresh
+            study_id, reader_id, by_name = self._choose_after_refresh
             self._choose_after_refresh = None
-            self.choose(study_id, reader_id)
+            self.choose(study_id, reader_id, by_name=by_name, _listed=True)
 
     def _current_study(self) -> StudySummary | None:
         i = self.study_combo.currentIndex()
@@ -193,22 +193,31 @@ class ReaderPage(QWidget):
         study = self._current_study()
         self.start_button.setEnabled(bool(study and study.ready and self.reader_combo.currentIndex() >= 0))
 
-    def choose(self, study_id: object, reader_id: object | None = None) -> None:
-        """Select a study (and reader) and start reading; lists the studies first if needed."""
-        if not self._studies or all(str(s.id) != str(study_id) for s in self._studies):
-            self._choose_after_refresh = (study_id, reader_id)
+    def choose(self, study_id: object, reader_id: object | None = None, *, by_name: bool = False,
+               _listed: bool = False) -> None:
+        """Select a study (by id, or by name) and a reader, and start reading; lists the studies first."""
+        def matches(s: StudySummary) -> bool:
+            return (s.name if by_name else str(s.id)) == str(study_id)
+
+        if not _listed:
+            self._choose_after_refresh = (study_id, reader_id, by_name)
             self.refresh()
             return
-        i = next(i for i, s in enumerate(self._studies) if str(s.id) == str(study_id))
-        self.study_combo.setCurrentIndex(i)
+        index = next((i for i, s in enumerate(self._studies) if matches(s)), None)
+        if index is None:
+            self.chooser_note.setText(f"The study {study_id} is not in this database.")
+            return
+        self.study_combo.setCurrentIndex(index)
         self._study_changed()
         if reader_id is not None:
-            j = self.reader_combo.findData(reader_id)
-            if j < 0:
-                j = next((k for k in range(self.reader_combo.count())
-                          if str(self.reader_combo.itemData(k)) == str(reader_id)), -1)
+            j = next((k for k in range(self.reader_combo.count())
+                      if str(self.reader_combo.itemData(k)) == str(reader_id)), -1)
             self.reader_combo.setCurrentIndex(j)
-            self.start()
+            if j >= 0:
+                self.start()
+
+    def choose_named(self, study_name: str, reader: str | None = None) -> None:
+        self.choose(study_name, reader, by_name=True)
 
     # -- the session -----------------------------------------------------------------------
 

@@ -95,6 +95,7 @@ class ComparePanel(QWidget):
     """Controls and results of compare mode; the viewer shows :meth:`pane_items`."""
 
     panesChanged = Signal()
+    opacityChanged = Signal(float)
     status = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -163,7 +164,7 @@ class ComparePanel(QWidget):
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(35)
-        self.opacity.valueChanged.connect(lambda _v: self.panesChanged.emit())
+        self.opacity.valueChanged.connect(lambda v: self.opacityChanged.emit(v / 100.0))
         form2.addRow("Opacity", self.opacity)
         self.seg_label = QLabel()
         self.seg_label.setWordWrap(True)

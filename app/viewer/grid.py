@@ -1,4 +1,4 @@
-"""Panes side by side, every cell exactly the same size.
+"""Panes side by side (in the arrangement that shows the images largest), every cell the same size.
 
 Equal sizes matter beyond looks: in reader mode a pane one pixel wider than the others
 would be a clue. The grid lays panes out itself (no stretch rounding) and leaves any
@@ -27,6 +27,7 @@ class PaneGrid(QWidget):
         self._flicker_timer = QTimer(self)
         self._flicker_timer.timeout.connect(self._flicker_step)
         self._flicker_index = 0
+        self._aspect = 1.0
         self.setMinimumSize(200, 200)
 
     def panes(self) -> list[ImagePane]:
@@ -48,11 +49,24 @@ class PaneGrid(QWidget):
         self._relayout()
         return self.panes()
 
+    def set_aspect(self, aspect: float) -> None:
+        """Width / height of the images shown, so the arrangement can give them the most room."""
+        if aspect > 0 and aspect != self._aspect:
+            self._aspect = aspect
+            self._relayout()
+
     def rows_cols(self, count: int) -> tuple[int, int]:
-        if count <= 3:
-            return 1, max(count, 1)
-        rows = 2
-        return rows, (count + rows - 1) // rows
+        """The arrangement in which an image of the grid's aspect ratio is shown largest."""
+        count = max(count, 1)
+        best, best_scale = (1, count), -1.0
+        for rows in range(1, count + 1):
+            cols = -(-count // rows)
+            w = (self.width() - GAP * (cols - 1)) / cols
+            h = (self.height() - GAP * (rows - 1)) / rows
+            scale = min(w / self._aspect, h)
+            if scale > best_scale * 1.02:  # prefer fewer rows unless clearly better
+                best, best_scale = (rows, cols), scale
+        return best
 
     def cell_rects(self, count: int) -> list[QRect]:
         rows, cols = self.rows_cols(count)

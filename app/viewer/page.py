@@ -92,6 +92,7 @@ class ViewerPage(QWidget):
         self.info = InfoPanel()
         self.compare = ComparePanel()
         self.compare.panesChanged.connect(self._refresh)
+        self.compare.opacityChanged.connect(lambda o: [p.set_overlay_opacity(o) for p in self.grid.panes()])
         self.compare.status.connect(self.status)
         self.side = QTabWidget()
         self.side.addTab(self.info, "Image")
@@ -257,6 +258,8 @@ class ViewerPage(QWidget):
         fresh = key != self._shown_key
         self._shown_key = key
         self.link.clear()
+        if items:
+            self.grid.set_aspect(max(img.width / img.height for _, img in items))
         panes = self.grid.set_count(len(items))
         opacity = self.compare.overlay_opacity()
         for pane, (caption, image) in zip(panes, items, strict=True):

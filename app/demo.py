@@ -1,0 +1,157 @@
+"""``r2c-review demo``: a study built from phantom images the project draws itself, opened in the app.
+
+The window appears at once; the demo study is created and its images prepared in a worker
+(progress in the status bar), then the viewer lists the phantom films, the administration
+page shows the study, and a welcome panel points at the three steps of the workflow:
+look at images, read blinded, see the statistics.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from app import workers
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    study: str
+    database: str  # display URL
+    images: Path
+    readers: list[str]
+    candidates: list[str]
+    generators: list[str]  # installed generator variants used as candidates
+
+    def summary(self, database_arg: str | None = None) -> str:
+        models = ("" if self.generators else
+                  "\nNo trained R2C-GAN weights are installed, so the candidates are the original and classic "
+                  "enhancements; install weights (resources/models or R2C_MODELS_DIR) to include the generators.")
+        option = f" --database {database_arg}" if database_arg else ""
+        return (f"Demo study {self.study!r} is ready in {self.database}\n"
+                f"  images: {self.images}\n  candidates: {', '.join(self.candidates)}\n"
+                f"  readers: {', '.join(self.readers)}{models}\n"
+                f"Open it with: r2c-review demo{option}   (or: r2c-review gui{option}, then Mode ▸ Reader)")
+
+
+def demo_workdir(database: str | None) -> Path:
+    """Beside the study database file (or in the user data folder for the default and for servers)."""
+    from core.study import default_database_path
+
+    if database and "://" not in database:
+        return Path(database).expanduser().resolve().parent / "r2c-demo"
+    return default_database_path().parent / "demo"
+
+
+def build_demo(database: str | None, progress: Callable[[int, int], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> DemoInfo:
+    """Create (or reuse) the demo study and prepare all its images; blocking (run in a worker)."""
+    from core.study import create_demo_study, installed_generators, load_study, open_store
+
+    workdir = demo_workdir(database)
+    with open_store(database) as store:
+        name = create_demo_study(store, workdir, precompute=True, progress=progress, cancelled=cancelled)
+        info = load_study(store, name)
+        return DemoInfo(name, store.display_url, workdir / "phantoms", [r.name for r in info.readers],
+                        [c.display_name for c in info.candidates], installed_generators())
+
+
+class WelcomeDialog(QDialog):
+    """Where to go next, once the demo study is ready (non-modal)."""
+
+    def __init__(self, info: DemoInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Welcome to the R2C Review demo")
+        self.setObjectName("welcomeDialog")
+        layout = QVBoxLayout(self)
+        models = ("" if info.generators else
+                  "<p><i>No trained R2C-GAN weights are installed, so the candidates here are the original and "
+                  "classic enhancements. Install weights to see the generators.</i></p>")
+        text = QLabel(
+            f"<h3>{info.study} is ready</h3>"
+            f"<p>{len(info.candidates)} versions of each of the generated chest films will be compared blindly "
+            f"by {len(info.readers)} readers ({', '.join(info.readers)}).</p>"
+            "<ol><li><b>Viewer</b>: the films are listed on the left. Drag with the left button to window, "
+            "wheel to zoom, middle button to pan; <i>Compare</i> shows restorations beside the original.</li>"
+            "<li><b>Reader</b>: read the study blinded, as a radiologist would. Click the image you prefer "
+            "(or press its letter) and confirm with Enter.</li>"
+            "<li><b>Study administration</b>: reader progress, the statistics of the votes, and export.</li></ol>"
+            + models)
+        text.setWordWrap(True)
+        text.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(text)
+        layout.addStretch(1)
+        row = QHBoxLayout()
+        self.viewer_button = QPushButton("Look at the images")
+        self.reader_button = QPushButton(f"Start reading as {info.readers[0]}")
+        self.admin_button = QPushButton("See the study")
+        for b in (self.viewer_button, self.reader_button, self.admin_button):
+            row.addWidget(b)
+        layout.addLayout(row)
+        self.resize(580, 300)
+
+
+class DemoController(QObject):
+    """Builds the demo in a worker and then opens the window on it."""
+
+    def __init__(self, window, database: str | None) -> None:  # window: app.main_window.MainWindow
+        super().__init__(window)
+        self.window = window
+        self.database = database
+        self.info: DemoInfo | None = None
+        self.welcome: WelcomeDialog | None = None
+        self.task = workers.submit(build_demo_task(database), owner=self, name="Building the demo study",
+                                   progress=self._progress, done=self._ready, failed=self._failed)
+        window.statusBar().showMessage("Preparing the demo study…")
+
+    def _progress(self, done: int, total: int, _message: str) -> None:
+        self.window.statusBar().showMessage(f"Preparing the demo study: {done} of {total} images")
+
+    def _failed(self, message: str) -> None:
+        from app.qt_util import show_error
+
+        self.window.statusBar().showMessage(message)
+        show_error(self.window, f"The demo study could not be built: {message}")
+
+    def _ready(self, info: DemoInfo) -> None:
+        self.info = info
+        self.window.statusBar().showMessage(f"{info.study} is ready", 8000)
+        self.window.open_paths([info.images])
+        self.window.set_mode("admin")
+        self.window.page("admin").select_study_named(info.study)
+        self.welcome = WelcomeDialog(info, self.window)
+        self.welcome.viewer_button.clicked.connect(lambda: self._go("viewer"))
+        self.welcome.reader_button.clicked.connect(lambda: self._go("reader"))
+        self.welcome.admin_button.clicked.connect(lambda: self._go("admin"))
+        self.welcome.show()
+
+    def _go(self, mode: str) -> None:
+        if self.welcome is not None:
+            self.welcome.close()
+        if mode == "reader" and self.info is not None:
+            self.window.open_reader_named(self.info.study, self.info.readers[0])
+        else:
+            self.window.set_mode(mode)
+
+
+def build_demo_task(database: str | None):
+    def run(ctx: workers.TaskContext) -> DemoInfo:
+        return build_demo(database, progress=lambda d, t: ctx.progress(d, t), cancelled=ctx.cancelled)
+
+    return run
+
+
+def build_demo_cli(database: str | None) -> int:
+    """``r2c-review demo --no-gui``: build, print where it is."""
+    def progress(done: int, total: int) -> None:
+        print(f"\rpreparing images: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    info = build_demo(database, progress=progress)
+    print(file=sys.stderr)
+    print(info.summary(database))
+    return 0
