@@ -163,3 +163,23 @@ def test_slow_case_shows_all_panes_at_once(qtbot, tmp_path: Path, service: FakeS
     assert not any(name in texts for name in SECRET_NAMES)
     win.close()
     settle(qtbot)
+
+
+def test_blank_screen_between_cases(qtbot, tmp_path: Path, service: FakeService,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("R2C_SETTINGS_DIR", str(tmp_path / "settings"))
+    win = _window(qtbot, tmp_path, service)
+    win.open_reader("s1", "r1")
+    page = win.page("reader")
+    qtbot.waitUntil(lambda: page.view.showing_case(), timeout=10_000)
+    settle(qtbot)
+    page.blank_check.setChecked(True)
+    qtbot.keyClick(page.view, Qt.Key.Key_2)
+    qtbot.keyClick(page.view, Qt.Key.Key_Return)
+    assert not page.view.showing_case()  # a neutral blank first
+    qtbot.keyClick(page.view, Qt.Key.Key_1)  # keys during the blank choose nothing
+    assert page.view.choice() is None
+    qtbot.waitUntil(lambda: page.view.showing_case(), timeout=5000)
+    assert page.view.progress.text() == "2 / 4" and page.view.choice() is None
+    win.close()
+    settle(qtbot)

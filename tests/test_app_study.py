@@ -264,3 +264,48 @@ def test_demo_window_flow(qtbot, demo, artifacts_dir: Path) -> None:
                     timeout=30_000)
     assert win.mode() == "reader"
     _close(qtbot, win)
+
+
+def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path) -> None:
+    from app.study_service import StudySpec
+    from tests.app_helpers import write_test_png
+
+    _info, database, _tmp = demo
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for i in range(12):  # two precompute chunks (8 + 4 cases): cancelling in the first leaves the second
+        write_test_png(cases / f"{'covid' if i % 2 else 'control'}_{i:04d}.png", seed=40 + i, size=(192, 160))
+    win = _window(qtbot, database)
+    win.set_mode("admin")
+    admin = win.page("admin")
+    spec = StudySpec(name="Created in the GUI", source=cases, variants=[("r2c-q1", 2), ("histeq", None)],
+                     readers=["Dr A", "Dr B"], design="all", seed=7, pane_labels="numbers")
+    admin.create_study(spec, precompute=True)
+    qtbot.waitUntil(admin.precompute_running, timeout=60_000)
+    qtbot.waitUntil(lambda: admin.precompute_bar.value() > 0 or not admin.precompute_running(), timeout=60_000)
+    admin.cancel_precompute()
+    qtbot.waitUntil(lambda: not admin.precompute_running(), timeout=60_000)
+    settle(qtbot)
+    qtbot.waitUntil(lambda: admin.current_study() is not None and admin.current_study().name == spec.name,
+                    timeout=30_000)
+    study = admin.current_study()
+    assert study.candidates == ["Original", "R2C-GAN (Q=1) ×2", "Histogram equalization"]
+    assert not study.ready and 0 < study.precomputed[0] < study.precomputed[1]  # cancelled part-way
+    assert not admin.read_button.isEnabled()
+    admin.start_precompute()  # resumes: only what is missing is made
+    qtbot.waitUntil(lambda: not admin.precompute_running(), timeout=120_000)
+    settle(qtbot)
+    qtbot.waitUntil(lambda: admin.current_study().ready, timeout=30_000)
+    assert admin.read_button.isEnabled()
+
+    # A bad definition is refused in one line, and nothing is created.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,label\nmissing.png,covid\n")
+    admin.create_study(StudySpec(name="Bad", source=bad, variants=[("histeq", None)], readers=["X"],
+                                 design="all"), precompute=False)
+    settle(qtbot)
+    qtbot.waitUntil(lambda: win.statusBar().currentMessage() != "" and "missing.png" in
+                    win.statusBar().currentMessage(), timeout=10_000)
+    assert "\n" not in win.statusBar().currentMessage()
+    assert all(s.name != "Bad" for s in admin.studies())
+    _close(qtbot, win)

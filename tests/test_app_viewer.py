@@ -90,6 +90,11 @@ def test_window_level_drag_follows_the_formula(qtbot, window, env: Path) -> None
     inverted = to_uint8(render(xray.values, Window(w.center, w.width, "", base.function), not xray.invert))
     assert np.array_equal(pane.rendered_gray(), inverted)
 
+    # The file is remembered for File > Open recent.
+    from app import settings
+
+    assert settings.recent_items()[0] == str(dcm.resolve())
+
     # Patient identifiers are in the viewer's info panel.
     texts = " ".join(lbl.text() for lbl in window.viewer.info.findChildren(type(window.viewer.hint)))
     assert "Doe, Jane" in texts and PATIENT_ID in texts

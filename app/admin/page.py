@@ -6,6 +6,7 @@ All engine work runs in workers through :class:`~app.study_service.StudyService`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -150,11 +151,18 @@ class AdminPage(QWidget):
         row = self.study_list.currentRow()
         return self._studies[row] if 0 <= row < len(self._studies) else None
 
-    def refresh(self, select: object = None) -> workers.Task:
+    def refresh(self, select: object = None, then: Callable[[], None] | None = None) -> workers.Task:
+        """List the studies again (worker); ``then`` runs after the list is shown."""
         if select is not None:
             self._select_after = select
+
+        def filled(studies: list[StudySummary]) -> None:
+            self._fill(studies)
+            if then is not None:
+                then()
+
         return workers.submit(lambda ctx: self.service.list_studies(), owner=self, name="Listing studies",
-                              done=self._fill, failed=self._failed)
+                              done=filled, failed=self._failed)
 
     def _failed(self, message: str) -> None:
         self.status.emit(message)
@@ -254,10 +262,7 @@ class AdminPage(QWidget):
 
     def _created(self, study_id: object, precompute: bool) -> None:
         self.status.emit("Study created")
-        self._select_after = study_id
-        task = self.refresh()
-        if precompute:
-            task.signals.done.connect(lambda _r: self.start_precompute())
+        self.refresh(select=study_id, then=self.start_precompute if precompute else None)
 
     # -- precompute ------------------------------------------------------------------------
 

@@ -167,7 +167,11 @@ class CaseView(QWidget):
         """A neutral screen (blank between cases, waiting, end of the study)."""
         self.blank.setText(text)
         self.stack.setCurrentWidget(self.blank)
+        self._choice = None  # nothing is chosen while nothing is shown
+        for pane in self.grid.panes():
+            pane.set_selected(False)
         self.confirm_button.setEnabled(False)
+        self.choice_label.setText("")
 
     def showing_case(self) -> bool:
         return self.stack.currentWidget() is self.grid and self._case is not None
