@@ -1,0 +1,33 @@
+"""Loading radiographs: DICOM (any transfer syntax chest CR/DX use), PNG, JPEG, TIFF.
+
+``load_xray(path)`` gives an :class:`XRay` with display-ready pixels (full DICOM display
+chain), the modality values for re-windowing, window presets, and identifiers kept apart
+for blinded views. Bad input raises :class:`core.errors.ImageLoadError` with a plain reason.
+"""
+
+from core.imaging.display import apply_inversion, apply_voi_lut, apply_windowing, render
+from core.imaging.load import (
+    SUPPORTED_SUFFIXES,
+    is_supported,
+    iter_images,
+    load_xray,
+    load_xray_array,
+)
+from core.imaging.xray import PatientInfo, VoiLut, Window, XRay, to_uint8
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "PatientInfo",
+    "VoiLut",
+    "Window",
+    "XRay",
+    "apply_inversion",
+    "apply_voi_lut",
+    "apply_windowing",
+    "is_supported",
+    "iter_images",
+    "load_xray",
+    "load_xray_array",
+    "render",
+    "to_uint8",
+]

@@ -1,0 +1,172 @@
+"""The loaded X-ray: display-ready pixels, the values to re-window, metadata and identifiers.
+
+Identifiers live in their own :class:`PatientInfo` so that a blinded view can drop them in
+one step (:meth:`XRay.blinded`) instead of remembering which attributes are identifying.
+Pixel arrays are made read-only, so copies (e.g. the blinded one) can share them safely.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+WindowFunction = Literal["LINEAR", "LINEAR_EXACT", "SIGMOID"]
+WINDOW_FUNCTIONS: tuple[str, ...] = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+
+
+@dataclass(frozen=True, eq=False)
+class VoiLut:
+    """A VOI lookup table (DICOM VOI LUT Sequence item) in ``values`` units.
+
+    ``table[i]`` is the display level in [0, 1] of input value ``first_mapped + i``; inputs
+    below the first entry take ``table[0]``, inputs beyond the last take ``table[-1]``.
+    Compared by identity: tables are large and never edited.
+    """
+
+    first_mapped: float
+    table: np.ndarray
+    explanation: str = ""
+
+    def __post_init__(self) -> None:
+        table = np.ascontiguousarray(self.table, dtype=np.float32)
+        table.setflags(write=False)
+        object.__setattr__(self, "table", table)
+
+    @property
+    def input_range(self) -> tuple[float, float]:
+        """The first and last input value that has its own table entry."""
+        return self.first_mapped, self.first_mapped + len(self.table) - 1
+
+
+@dataclass(frozen=True)
+class Window:
+    """A VOI transform in ``values`` units: a window (center/width + function) or a VOI LUT.
+
+    For a LUT, ``center``/``width`` describe the LUT's input range, so that a viewer can
+    start its window sliders there; rendering uses the table.
+    """
+
+    center: float
+    width: float
+    name: str = ""
+    function: WindowFunction = "LINEAR"
+    lut: VoiLut | None = None
+
+    def __post_init__(self) -> None:
+        if self.function not in WINDOW_FUNCTIONS:
+            raise ValueError(f"unknown VOI LUT function {self.function!r}")
+        if self.lut is None and not self.width > 0:
+            raise ValueError(f"window width must be positive, got {self.width}")
+
+    @classmethod
+    def from_range(cls, low: float, high: float, name: str) -> Window:
+        """The window mapping ``low`` to black and ``high`` to white, linearly and exactly."""
+        if high <= low:
+            high = low + 1.0
+        return cls((low + high) / 2.0, high - low, name, "LINEAR_EXACT")
+
+    @classmethod
+    def from_lut(cls, lut: VoiLut, name: str) -> Window:
+        first, last = lut.input_range
+        return cls((first + last + 1) / 2.0, float(len(lut.table)), name, "LINEAR", lut)
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    """Identifying data of the film, kept apart from the pixels so blinded views can drop it."""
+
+    patient_name: str | None = None
+    patient_id: str | None = None
+    birth_date: str | None = None
+    sex: str | None = None
+    age: str | None = None
+    study_date: str | None = None
+    study_time: str | None = None
+    study_description: str | None = None
+    series_description: str | None = None
+    accession_number: str | None = None
+    institution: str | None = None
+    referring_physician: str | None = None
+    station_name: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    sop_uid: str | None = None
+
+    def is_empty(self) -> bool:
+        return all(value is None for value in dataclasses.asdict(self).values())
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if array.flags.writeable:
+        array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class XRay:
+    """One radiograph, ready to show.
+
+    ``values`` are the modality values (after Modality LUT / rescale for DICOM, gray levels
+    for rasters); ``windows[0]`` is the default VOI; ``display`` is ``render()`` with the
+    defaults, computed once at construction so that workers hand the GUI finished pixels.
+    """
+
+    values: np.ndarray
+    windows: list[Window]
+    invert: bool
+    source: Path
+    bits_stored: int
+    photometric: str
+    modality: str | None = None
+    pixel_spacing: tuple[float, float] | None = None
+    identifiers: PatientInfo = field(default_factory=PatientInfo)
+    display: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        values = _read_only(self.values)
+        if values.ndim != 2 or values.size == 0:
+            raise ValueError(f"values must be a non-empty 2-D array, got shape {values.shape}")
+        if not self.windows:
+            raise ValueError("an XRay needs at least one window")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "windows", list(self.windows))
+        object.__setattr__(self, "source", Path(self.source))
+        if self.display is None:
+            object.__setattr__(self, "display", _read_only(self.render()))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.values.shape[1]), int(self.values.shape[0])
+
+    @property
+    def default_window(self) -> Window:
+        return self.windows[0]
+
+    def render(self, window: Window | None = None, invert: bool | None = None) -> np.ndarray:
+        """Display levels in [0, 1] (float32): VOI (window or LUT), then inversion."""
+        from core.imaging.display import render
+
+        return render(
+            self.values,
+            self.windows[0] if window is None else window,
+            self.invert if invert is None else invert,
+        )
+
+    def to_uint8(self) -> np.ndarray:
+        """``display`` as 8-bit gray levels (rounded to nearest)."""
+        return to_uint8(self.display)
+
+    def blinded(self) -> XRay:
+        """A copy without identifiers (pixels are shared; they are read-only)."""
+        return dataclasses.replace(self, identifiers=PatientInfo(), display=self.display)
+
+
+def to_uint8(display: np.ndarray) -> np.ndarray:
+    """Map display levels in [0, 1] to 0..255 with rounding (8-bit input round-trips exactly)."""
+    return np.rint(np.clip(display, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
