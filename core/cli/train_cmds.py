@@ -6,13 +6,17 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 
-from core.device import pick_device
+def pick_device(name: str | None):  # noqa: ANN201 - torch is imported lazily, keeping the CLI start fast
+    from core.device import pick_device as pick
+
+    return pick(name)
 
 
 def _threads(args: argparse.Namespace) -> None:
     if getattr(args, "threads", None):
+        import torch
+
         torch.set_num_threads(args.threads)
 
 
