@@ -111,3 +111,28 @@ class PostgresDatabase:
         with self._admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         self._admin.dispose()
+
+
+def make_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Isolated model folder (no bundled weights), image loading, and a tmp workspace (the study_env fixture)."""
+    from types import SimpleNamespace
+
+    use_loader(monkeypatch)
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("R2C_MODELS_DIR", str(models))
+    monkeypatch.setattr("core.variants.RESOURCES", tmp_path / "no-bundled-resources")
+    return SimpleNamespace(tmp=tmp_path, models=models)
+
+
+def make_study(store, cases: Path | list, name: str = "S", candidates: str = "clahe,histeq", readers: int = 2,
+               **settings):
+    """Create a study from a folder/CSV (or CaseSpec list) with small defaults; returns its StudyInfo."""
+    from core.study.definition import StudySpec, default_reader_names, parse_candidates, read_cases
+    from core.study.manage import create_study, installed_default_iterations
+
+    case_specs = read_cases(cases) if isinstance(cases, Path) else cases
+    spec = StudySpec(name=name, cases=case_specs, candidates=parse_candidates(candidates,
+                                                                               installed_default_iterations()),
+                     readers=default_reader_names(readers), **settings)
+    return create_study(store, spec)

@@ -14,9 +14,7 @@ from pathlib import Path
 
 from core.enhance import DEFAULT_CLAHE_CLIP, ENHANCEMENTS
 from core.errors import StudyDefinitionError
-from core.restore import MAX_ITERATIONS
 from core.variants import VARIANTS
-from core.weights.model_file import sha256_of
 
 KINDS = ("restoration", "segmentation")
 DESIGNS = ("split", "all", "anchor")
@@ -68,6 +66,8 @@ def parse_candidate(text: str, default_iterations: dict[str, int] | None = None)
         shown = ENHANCEMENTS["clahe"] + ("" if clip == DEFAULT_CLAHE_CLIP else f" (clip {clip:g})")
         return CandidateSpec(f"clahe:{clip:g}", "enhancement", shown, clip_limit=clip)
     if name in VARIANTS:
+        from core.restore import MAX_ITERATIONS
+
         variant = VARIANTS[name]
         if arg:
             if not re.fullmatch(r"\d+", arg) or not 1 <= int(arg) <= MAX_ITERATIONS:
@@ -196,6 +196,8 @@ def cases_from_csv(csv_path: str | Path) -> list[CaseSpec]:
 
 def _with_hashes(cases: list[CaseSpec], source: Path, where: list[str]) -> list[CaseSpec]:
     """Fill in file hashes and reject duplicates: same name, same file, or same image content."""
+    from core.weights.model_file import sha256_of
+
     problems: list[str] = []
     by_key: dict[str, str] = {}
     by_hash: dict[str, str] = {}

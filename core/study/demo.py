@@ -44,7 +44,7 @@ def demo_spec(folder: Path, name: str = DEMO_NAME, cases: int = 12, readers: int
 
 def create_demo_study(database: str | Path | Store | None = None, workdir: str | Path | None = None,
                       precompute: bool = True, progress: Progress | None = None,
-                      cancelled: Callable[[], bool] | None = None) -> str:
+                      cancelled: Callable[[], bool] | None = None, cases: int = 12) -> str:
     """Create (or reuse an identical) demo study and precompute it; returns the study's name.
 
     ``workdir`` holds the generated images (default: the user data dir). An existing study
@@ -54,7 +54,7 @@ def create_demo_study(database: str | Path | Store | None = None, workdir: str |
     store = database if isinstance(database, Store) else open_store(database)
     try:
         folder = Path(workdir) if workdir else Path(platformdirs.user_data_dir(APP_NAME)) / "demo"
-        spec = demo_spec(folder / "phantoms")
+        spec = demo_spec(folder / "phantoms", cases=cases)
         existing = {s.name for s in list_studies(store)}
         shas = {c.spec: pinned_sha256(c.variant_id, c.spec) for c in spec.candidates if c.kind == "generator"}
         wanted = fingerprint(spec, shas, None)

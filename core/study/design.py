@@ -57,7 +57,8 @@ def order_reader(cases: list[int], n_candidates: int, qc_repeats: int, rng: np.r
     n_repeats = min(qc_repeats, len(order))
     if n_repeats:
         gap = max(1, len(order) // 3)  # keep a repeat well away from its first showing
-        for first in sorted(int(i) for i in rng.choice(len(order), size=n_repeats, replace=False)):
+        eligible = max(n_repeats, len(order) - gap)  # first showings early enough to leave that gap
+        for first in sorted(int(i) for i in rng.choice(eligible, size=n_repeats, replace=False)):
             original = items[[k for k, it in enumerate(items) if it[2] is None][first]]
             at = items.index(original)
             lo = min(at + 1 + gap, len(items))

@@ -129,7 +129,7 @@ def plot_selection(stats: StudyStats, path: Path) -> None:
         ratios = np.array([r.cells[j].ratio if r.cells[j].ratio is not None else np.nan for r in stats.rows])
         lo = np.array([r.cells[j].ci_low if r.cells[j].ci_low is not None else np.nan for r in stats.rows])
         hi = np.array([r.cells[j].ci_high if r.cells[j].ci_high is not None else np.nan for r in stats.rows])
-        yerr = np.nan_to_num(np.vstack([ratios - lo, hi - ratios]))
+        yerr = np.clip(np.nan_to_num(np.vstack([ratios - lo, hi - ratios])), 0, None)  # Wilson ends may round
         ax.bar(x + (j - (n_cand - 1) / 2) * width, np.nan_to_num(ratios), width, yerr=yerr, capsize=3, label=name)
     ax.axhline(1 / n_cand, color="gray", linestyle=":", linewidth=1, label="chance")
     ax.set_xticks(x, [f"{r.reader}\n(n={r.n})" for r in stats.rows])
@@ -312,6 +312,8 @@ def _check_row(row: dict, info: StudyInfo, readers: dict, specs: dict, by_positi
     if case_keys[assignment.case_id] != get["case"]:
         raise ValueError(f"query {seq} of {reader.name!r} is case {case_keys[assignment.case_id]!r}, "
                          f"not {get['case']!r}")
+    if get["qc_repeat"] not in ("yes", "no"):
+        raise ValueError(f"qc_repeat flag must be yes or no, not {get['qc_repeat']!r}")
     if (get["qc_repeat"] == "yes") != (assignment.repeat_of_id is not None):
         raise ValueError("qc_repeat flag does not match the study's plan")
     panes = get["pane_variants"].split(PANE_SEPARATOR)

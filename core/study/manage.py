@@ -26,7 +26,6 @@ from core.study import design, images
 from core.study.definition import CandidateSpec, StudySpec, parse_candidate
 from core.study.store import Assignment, Candidate, Case, Reader, Store, Study, Vote, utcnow
 from core.variants import SEGMENTER_ID, VARIANTS, get_variant, weights_path
-from core.weights.model_file import read_manifest, sha256_of
 
 Progress = Callable[[int, int], None]
 
@@ -158,6 +157,8 @@ def list_readers(store: Store, study: str | int) -> list[ReaderProgress]:
 
 def installed_default_iterations() -> dict[str, int]:
     """Variant id -> default iterations of its installed weights (manifest), for parsing specs."""
+    from core.weights.model_file import read_manifest
+
     out = {}
     for vid in VARIANTS:
         path = weights_path(vid)
@@ -176,6 +177,8 @@ def installed_generators() -> list[str]:
 
 def pinned_sha256(model_id: str, what: str) -> str:
     """sha256 of the installed, verified weights of a variant or the segmenter."""
+    from core.weights.model_file import read_manifest, sha256_of
+
     path = weights_path(model_id)
     if path is None:
         raise StudyDefinitionError(what, f"no trained weights installed for {model_id} "

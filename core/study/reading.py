@@ -209,17 +209,20 @@ class ReadingSession:
         with self._lock:
             index = self._index if index is None else index
             q = self._query(index)
-            now = utcnow()
             shown = self._displayed if self._displayed and self._displayed[0] == index else None
             if elapsed_ms is None and shown:
                 elapsed_ms = round((time.monotonic() - shown[1]) * 1000)
-            displayed_at = shown[2] if shown else (now - timedelta(milliseconds=elapsed_ms) if elapsed_ms else None)
             uid = uuid.uuid4().hex
             with self._store.write() as s:
+                # Lock the query's row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers)
+                # so that two sessions amending the same case form one chain, not a fork.
                 assignment = s.scalars(select(Assignment).where(Assignment.id == q.assignment_id)
                                        .with_for_update()).one()
                 previous = s.scalars(select(Vote).where(Vote.assignment_id == assignment.id)
                                      .order_by(Vote.voted_at.desc(), Vote.id.desc()).limit(1)).first()
+                now = utcnow() if previous is None else max(utcnow(), previous.voted_at)
+                displayed_at = shown[2] if shown else (now - timedelta(milliseconds=elapsed_ms)
+                                                       if elapsed_ms is not None else None)
                 vote = Vote(uid=uid, assignment_id=assignment.id, candidate_id=q.panes[pane_index].id,
                             pane_index=pane_index, pane_order=assignment.pane_order, confidence=confidence,
                             displayed_at=displayed_at, voted_at=now, decision_ms=elapsed_ms,

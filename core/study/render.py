@@ -25,21 +25,24 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 
 from core.enhance import clahe, histeq
 from core.errors import R2CError, StudyStateError
-from core.restore import MODEL_INPUT, Restorer
-from core.segment import overlay
 from core.study import images
 from core.study.manage import CandidateInfo, CaseInfo, StudyInfo, load_study
 from core.study.store import Store
-from core.weights.model_file import sha256_of
 
+if TYPE_CHECKING:
+    from core.restore import Restorer
+
+# torch (core.restore, core.segment) is imported only when a rendition must be computed, so that
+# a reading session over a precomputed study starts fast.
 RENDER_VERSION = 1  # bump when the rendering path changes, so old cache entries are not reused
+MODEL_INPUT = 256  # = core.restore.MODEL_INPUT (asserted in the tests), the generators' input size
 OVERLAY_OPACITY = 0.35
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -172,6 +175,9 @@ class Renderer:
     # ----------------------------------------------------------------- models, pinned
 
     def _restorer_for(self, candidate: CandidateInfo) -> Restorer:
+        from core.restore import Restorer
+        from core.weights.model_file import sha256_of
+
         with self._lock:
             if self._restorer is None:
                 self._restorer = Restorer()
@@ -246,6 +252,8 @@ class Renderer:
 
     def _overlay(self, pictures: list[np.ndarray]) -> list[np.ndarray]:
         """Lung mask computed on each pane's own picture, drawn identically on all."""
+        from core.segment import overlay
+
         grays = [p.astype(np.float32) / 255.0 for p in pictures]
         segs = self._segmenter_checked().segment_many(grays)
         return [overlay(g, s.mask, OVERLAY_OPACITY) for g, s in zip(grays, segs, strict=True)]
@@ -255,6 +263,7 @@ class Renderer:
         key = self.key(case, candidate)
         picture = self.cache.get(key)
         if picture is None:
+            self.cache.path(key).unlink(missing_ok=True)  # unreadable (damaged on disk): make it again
             try:
                 self.render([case])
             except R2CError as exc:

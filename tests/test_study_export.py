@@ -1,0 +1,178 @@
+"""Export (tidy votes, paper table, JSON, chart) and validated, atomic import of another site's votes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core.errors import StudyDefinitionError
+from core.study.export import VOTE_COLUMNS, export_study, import_votes
+from core.study.reading import ReadingSession
+from core.study.stats import study_stats
+from core.study.store import Vote, open_store
+from tests.study_helpers import make_env, make_study, write_cases
+
+pytestmark = pytest.mark.usefixtures("study_env")
+
+
+@pytest.fixture
+def study_env(tmp_path, monkeypatch):
+    return make_env(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def sites(study_env):
+    """Two sites that created the same study from the same files and seed; site A has votes."""
+    write_cases(study_env.tmp / "cases", 6)
+    a = open_store(study_env.tmp / "a.db")
+    b = open_store(study_env.tmp / "b.db")
+    for store in (a, b):
+        make_study(store, study_env.tmp / "cases", name="Multi", design="anchor", anchor_cases=2, qc_repeats=1,
+                   seed=5)
+    session = ReadingSession(a, "Multi", "MD I")
+    for i in range(session.total):
+        session.go_to(i)
+        session.mark_displayed()
+        session.vote("ABC"[i % 3], confidence=3)
+    session.vote("C", index=0)  # an amendment
+    ReadingSession(a, "Multi", "MD II").vote("B")
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _vote_count(store) -> int:
+    with store.read() as s:
+        return s.scalar(select(func.count(Vote.id)))
+
+
+def test_export_writes_every_artifact(sites, study_env):
+    a, _ = sites
+    result = export_study(a, "Multi", study_env.tmp / "out")
+    assert [p.name for p in result.files] == ["votes.csv", "table.csv", "table_long.csv", "table.md",
+                                              "summary.json", "selection.png"]
+    assert all(p.is_file() and p.stat().st_size > 0 for p in result.files)
+    rows = _rows(result.folder / "votes.csv")
+    assert list(rows[0]) == VOTE_COLUMNS and len(rows) == result.votes == 7
+    amended = [r for r in rows if r["amendment"] == "yes"]
+    assert len(amended) == 1 and amended[0]["amends_vote_uid"] in {r["vote_uid"] for r in rows}
+    assert sum(r["latest"] == "yes" for r in rows) == 6
+    for r in rows:
+        panes = r["pane_variants"].split("|")
+        assert sorted(panes) == ["clahe:2", "histeq", "original"]
+        assert panes[int(r["pane_position"]) - 1] == r["chosen_variant"]
+        assert r["disease_label"] in ("COVID-19", "control")
+        # timed when the panes were marked displayed: MD I's first votes, not the amendment or MD II
+        assert (r["decision_ms"] != "") == (r["reader"] == "MD I" and r["amendment"] == "no")
+    table = _rows(result.folder / "table.csv")
+    assert [t["reader"] for t in table] == ["MD I", "MD II", "Overall"]
+    assert list(table[0]) == ["reader", "n", "Original", "CLAHE", "Histogram equalization"]
+    summary = json.loads((result.folder / "summary.json").read_text())
+    assert summary["statistics"]["rows"][2]["n"] == 5  # 4 of MD I (repeat excluded) + 1 of MD II
+    assert len(summary["fingerprint"]) == 64 and summary["votes"] == 7
+    assert (result.folder / "selection.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_import_round_trip_merges_all_votes(sites, study_env):
+    a, b = sites
+    export_study(a, "Multi", study_env.tmp / "out")
+    assert import_votes(b, study_env.tmp / "out" / "votes.csv") == 7
+    sa, sb = study_stats(a, "Multi"), study_stats(b, "Multi")
+    assert [[c.count for c in r.cells] for r in sa.rows] == [[c.count for c in r.cells] for r in sb.rows]
+    again = _rows(export_study(b, "Multi", study_env.tmp / "out_b").folder / "votes.csv")
+    assert sorted(r["vote_uid"] for r in again) == sorted(r["vote_uid"] for r in _rows(
+        study_env.tmp / "out" / "votes.csv"))
+    assert {r["origin"] for r in again} == {"import:votes.csv"}
+    assert sum(r["amendment"] == "yes" for r in again) == 1
+    # Importing the same file twice is refused, all or nothing.
+    with pytest.raises(StudyDefinitionError, match="already in the database"):
+        import_votes(b, study_env.tmp / "out" / "votes.csv")
+    assert _vote_count(b) == 7
+
+
+def _exported_rows(store) -> list[dict]:
+    """The rows export writes to votes.csv (without drawing the chart each time)."""
+    from core.study.export import vote_rows
+    from core.study.manage import load_study
+
+    return vote_rows(store, load_study(store, "Multi"))
+
+
+def _mutate(rows: list[dict], index: int, **changes) -> list[dict]:
+    rows = [dict(r) for r in rows]
+    rows[index].update(changes)
+    return rows
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"study": "Elsewhere"}, "vote of study 'Elsewhere', not 'Multi'"),
+    ({"study_fingerprint": "0" * 64}, "fingerprint differs"),
+    ({"reader": "Dr Who"}, "unknown reader 'Dr Who'"),
+    ({"sequence": "99"}, "has no query number '99'"),
+    ({"case": "control_0099"}, "not 'control_0099'"),
+    ({"chosen_variant": "r2c-q5:3"}, "unknown candidate 'r2c-q5:3'"),
+    ({"pane_variants": "histeq|clahe:2|original"}, "differs from the order this reader was shown"),
+    ({"pane_position": "4"}, "pane_position 4 is out of range"),
+    ({"voted_at": "yesterday"}, "not an ISO timestamp"),
+    ({"voted_at": "2026-01-01T10:00:00"}, "no time zone"),
+    ({"confidence": "9"}, "confidence 9 is out of range"),
+    ({"qc_repeat": "maybe"}, "qc_repeat flag"),
+    ({"amends_vote_uid": "feedface"}, "neither in the file nor the database"),
+])
+def test_bad_rows_are_named_and_nothing_is_merged(sites, study_env, change, reason):
+    a, b = sites
+    rows = _exported_rows(a)
+    first = next(i for i, r in enumerate(rows) if r["amendment"] == "no" and r["qc_repeat"] == "no")
+    if "pane_variants" in change:  # a real permutation that is not the stored one
+        current = rows[first]["pane_variants"].split("|")
+        change = {"pane_variants": "|".join(current[1:] + current[:1])}
+    bad = _write(study_env.tmp / "bad.csv", _mutate(rows, first, **change))
+    with pytest.raises(StudyDefinitionError) as err:
+        import_votes(b, bad, study="Multi")
+    assert f"row {first + 2}: " in err.value.reason and reason in err.value.reason
+    assert err.value.source == str(bad)
+    assert _vote_count(b) == 0
+
+
+def test_duplicate_rows_and_file_level_errors(sites, study_env):
+    a, b = sites
+    rows = _exported_rows(a)
+    dup = _write(study_env.tmp / "dup.csv", rows + rows[:1])
+    with pytest.raises(StudyDefinitionError, match=r"row 9: duplicate vote \w+ \(also row 2\)"):
+        import_votes(b, dup)
+    missing_col = _write(study_env.tmp / "cols.csv", [{k: v for k, v in r.items() if k != "reader"} for r in rows])
+    with pytest.raises(StudyDefinitionError, match="missing column.*reader"):
+        import_votes(b, missing_col)
+    with pytest.raises(StudyDefinitionError, match="votes file not found"):
+        import_votes(b, study_env.tmp / "nope.csv")
+    (study_env.tmp / "empty.csv").write_text(",".join(VOTE_COLUMNS) + "\n")
+    with pytest.raises(StudyDefinitionError, match="holds no votes"):
+        import_votes(b, study_env.tmp / "empty.csv")
+    assert _vote_count(b) == 0
+
+
+def test_study_with_other_cases_is_refused(sites, study_env):
+    a, _ = sites
+    write_cases(study_env.tmp / "other", 6, seed=9)
+    with open_store(study_env.tmp / "c.db") as c:
+        make_study(c, study_env.tmp / "other", name="Multi", design="anchor", anchor_cases=2, qc_repeats=1, seed=5)
+        votes = export_study(a, "Multi", study_env.tmp / "out").folder / "votes.csv"
+        with pytest.raises(StudyDefinitionError, match="fingerprint differs"):
+            import_votes(c, votes)
