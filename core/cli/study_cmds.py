@@ -169,11 +169,11 @@ def _precompute(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from core.study.manage import list_readers, load_study
-    from core.study.render import Renderer, RenditionCache
+    from core.study.render import rendition_status
 
     with _open(args) as store:
         info = load_study(store, args.name)
-        cached, total = Renderer(info, RenditionCache(store.cache_dir)).cached_count()
+        cached, total = rendition_status(store, info.id)
         print(f"study {info.name!r} ({info.kind}), design {info.design}"
               f"{f' with {info.anchor_cases} anchor cases' if info.design == 'anchor' else ''}, seed {info.seed}, "
               f"{info.qc_repeats} QC repeat(s) per reader, labels {'shown' if info.show_label else 'hidden'}, "

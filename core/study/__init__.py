@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "Renderer": "core.study.render",
     "RenditionCache": "core.study.render",
     "precompute": "core.study.render",
+    "rendition_status": "core.study.render",
     "StudyStats": "core.study.stats",
     "compute_stats": "core.study.stats",
     "study_stats": "core.study.stats",
@@ -98,6 +99,7 @@ __all__ = [
     "parse_candidates",
     "precompute",
     "read_cases",
+    "rendition_status",
     "study_stats",
     "summary_text",
     "table_markdown",
@@ -142,6 +144,6 @@ if TYPE_CHECKING:
         load_study,
     )
     from core.study.reading import CaseView, Pane, ReadingSession, VoteReceipt
-    from core.study.render import PrecomputeResult, Renderer, RenditionCache, precompute
+    from core.study.render import PrecomputeResult, Renderer, RenditionCache, precompute, rendition_status
     from core.study.stats import StudyStats, compute_stats, study_stats, summary_text, table_markdown
     from core.study.store import Store, default_database_path, integrity_check, open_store

@@ -280,6 +280,12 @@ class Renderer:
         return sum(self.cache.has(k) for k in keys), len(keys)
 
 
+def rendition_status(store: Store, study: str | int) -> tuple[int, int]:
+    """(cached, total) renditions of a study on this machine: reading can start when they are equal."""
+    info = load_study(store, study)
+    return Renderer(info, RenditionCache(store.cache_dir)).cached_count()
+
+
 def precompute(store: Store, study: str | int, renderer: Renderer | None = None, progress: Progress | None = None,
                cancelled: Cancelled | None = None, chunk: int = 8) -> PrecomputeResult:
     """Render every rendition any reader will see; resumable (cached ones are skipped).

@@ -38,7 +38,7 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from core.errors import StudyStateError
@@ -307,7 +307,7 @@ def open_store(database: str | Path | None = None, cache_dir: str | Path | None 
         else:
             with engine.connect():
                 pass
-    except OperationalError as exc:
+    except DBAPIError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise StudyStateError(store.display_url, f"cannot open the study database ({reason})") from None
