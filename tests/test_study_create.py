@@ -216,3 +216,28 @@ def test_unreadable_image_fails_creation_whole(store, study_env):
     with pytest.raises(StudyDefinitionError, match="unreadable image.*covid_0002"):
         make_study(store, folder, readers=1)
     assert _row_count(store, Study) == 0
+
+
+def test_real_xrays_from_the_shared_data(store, study_env, labeled_dir, dicom_dir):
+    """Real PNGs with the data set's own labels.csv values, and DICOM: a broken one fails creation whole."""
+    from core.study.render import precompute, rendition_status
+
+    rows = (labeled_dir / "labels.csv").read_text().splitlines()
+    picked = [rows[1], *[r for r in rows[1:] if r.startswith("control_")][:2]]
+    csv_path = _write_csv(study_env.tmp / "real.csv", "file,label\n" + "".join(
+        f"{labeled_dir / r.split(',')[0]},{r.split(',')[1]}\n" for r in picked))
+    info = make_study(store, read_cases(csv_path), name="Real", readers=1)
+    assert [c.label for c in info.cases] == ["COVID-19", "control", "control"]
+    precompute(store, "Real")
+    assert rendition_status(store, "Real") == (9, 9)
+
+    folder = study_env.tmp / "dicom"
+    folder.mkdir()
+    for name in ("fodicom_CR-MONO1-10-chest.dcm", "pylibjpegdata_966_BROKEN_J2K.dcm"):
+        shutil.copy(dicom_dir / name, folder / name)
+    with pytest.raises(StudyDefinitionError) as err:
+        make_study(store, folder, name="Dicom", readers=1, show_label=False)
+    assert err.value.source.endswith("pylibjpegdata_966_BROKEN_J2K.dcm")
+    (folder / "pylibjpegdata_966_BROKEN_J2K.dcm").unlink()
+    info = make_study(store, folder, name="Dicom", readers=1, show_label=False)
+    assert precompute(store, "Dicom").computed == 3

@@ -13,7 +13,8 @@ Export writes into one folder:
 Import takes a ``votes.csv`` from a site running the *same* study (same definition, seed
 and weights: the fingerprint matches) and merges it in one transaction after checking every
 row: known reader, case and candidates, the pane order that reader saw matches the stored
-one, no vote already present. One bad row and nothing is merged.
+one, no vote already present. One bad row and nothing is merged. Where both sites voted on
+the same query (normally each site has its own readers), the latest vote by time counts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from core.errors import StudyDefinitionError
 from core.study.design import pane_label
@@ -233,11 +235,9 @@ def import_votes(store: Store, csv_path: str | Path, study: str | None = None) -
     with store.read() as s:
         assignments = {(a.reader_id, a.seq): a for a in s.scalars(
             select(Assignment).where(Assignment.study_id == info.id))}
-        existing = {uid: a_id for uid, a_id in s.execute(
-            select(Vote.uid, Vote.assignment_id).join(Assignment).where(Assignment.study_id == info.id))}
-        existing_ids = dict(s.execute(select(Vote.uid, Vote.id).where(Vote.uid.in_(list(existing)))).all())
-        case_keys = {c.id: c.key for c in info.cases}
-        all_uids = set(s.scalars(select(Vote.uid).where(Vote.uid.in_([r.get("vote_uid", "") for r, _ in rows]))))
+        existing = {uid: (a_id, v_id) for uid, a_id, v_id in s.execute(
+            select(Vote.uid, Vote.assignment_id, Vote.id).join(Assignment).where(Assignment.study_id == info.id))}
+    case_keys = {c.id: c.key for c in info.cases}
 
     problems: list[str] = []
     parsed: list[dict] = []
@@ -252,7 +252,7 @@ def import_votes(store: Store, csv_path: str | Path, study: str | None = None) -
         uid = row["vote_uid"].strip()
         if uid in seen:
             problems.append(f"row {line}: duplicate vote {uid} (also row {seen[uid]})")
-        elif uid in all_uids:
+        elif uid in existing:
             problems.append(f"row {line}: vote {uid} is already in the database (imported before?)")
         seen.setdefault(uid, line)
     file_uids = {p["uid"]: p for p in parsed}
@@ -260,7 +260,7 @@ def import_votes(store: Store, csv_path: str | Path, study: str | None = None) -
         ref = p["amends_uid"]
         if ref and ref not in file_uids and ref not in existing:
             problems.append(f"row {p['line']}: amends vote {ref}, which is neither in the file nor the database")
-        elif ref and (file_uids[ref]["assignment"].id if ref in file_uids else existing[ref]) != p["assignment"].id:
+        elif ref and (file_uids[ref]["assignment"].id if ref in file_uids else existing[ref][0]) != p["assignment"].id:
             problems.append(f"row {p['line']}: amends vote {ref} of a different case")
     if problems:
         shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
@@ -269,10 +269,19 @@ def import_votes(store: Store, csv_path: str | Path, study: str | None = None) -
         raise error
 
     origin = f"import:{csv_path.name}"
+    try:
+        _insert_votes(store, parsed, {uid: v_id for uid, (_, v_id) in existing.items()}, origin, csv_path)
+    except IntegrityError:
+        raise StudyDefinitionError(csv_path, "some of these votes are already in this database (in another "
+                                             "study); nothing imported") from None
+    return len(parsed)
+
+
+def _insert_votes(store: Store, parsed: list[dict], ids: dict[str, int], origin: str, csv_path: Path) -> None:
+    """Insert checked votes in one transaction, each after the vote it amends (so its id is known)."""
     with store.write() as s:
-        ids: dict[str, int] = dict(existing_ids)
         pending = sorted(parsed, key=lambda p: (p["voted_at"], p["line"]))
-        while pending:  # insert a vote after the vote it amends, so that its id is known
+        while pending:
             ready = [p for p in pending if not p["amends_uid"] or p["amends_uid"] in ids]
             if not ready:
                 raise StudyDefinitionError(csv_path, "amendment references form a cycle; nothing imported")
@@ -280,14 +289,12 @@ def import_votes(store: Store, csv_path: str | Path, study: str | None = None) -
                 vote = Vote(uid=p["uid"], assignment_id=p["assignment"].id, candidate_id=p["candidate"].id,
                             pane_index=p["pane_index"], pane_order=p["assignment"].pane_order,
                             confidence=p["confidence"], displayed_at=p["displayed_at"], voted_at=p["voted_at"],
-                            decision_ms=p["decision_ms"], amends_id=ids.get(p["amends_uid"]) if p["amends_uid"]
-                            else None,
+                            decision_ms=p["decision_ms"], amends_id=ids.get(p["amends_uid"]),
                             origin=p["origin"] if p["origin"].startswith("import:") else origin)
                 s.add(vote)
                 s.flush()
                 ids[p["uid"]] = vote.id
             pending = [p for p in pending if p["uid"] not in ids]
-    return len(parsed)
 
 
 def _check_row(row: dict, info: StudyInfo, readers: dict, specs: dict, by_position: dict, assignments: dict,

@@ -225,7 +225,8 @@ def check_images(spec: StudySpec, progress: Progress | None = None) -> None:
         if progress:
             progress(i + 1, len(spec.cases))
     if problems:
-        error = StudyDefinitionError(spec.cases[0].path.parent if len(problems) > 1 else None,
+        first_bad = next(c.path for c in spec.cases if problems[0].startswith(f"case {c.key}:"))
+        error = StudyDefinitionError(first_bad if len(problems) == 1 else None,
                                      f"{len(problems)} unreadable image(s): " + "; ".join(problems[:10]))
         error.problems = problems  # type: ignore[attr-defined]
         raise error
