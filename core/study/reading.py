@@ -74,11 +74,6 @@ class _Query:
     panes: tuple[CandidateInfo, ...]
     chosen: str | None = None
     confidence: int | None = None
-    latest_vote_id: int | None = None
-
-
-def list_reader_names(store: Store, study: str | int) -> list[str]:
-    return [r.name for r in load_study(store, study).readers]
 
 
 class ReadingSession:
@@ -228,9 +223,7 @@ class ReadingSession:
                             displayed_at=displayed_at, voted_at=now, decision_ms=elapsed_ms,
                             amends_id=previous.id if previous else None, origin="local")
                 s.add(vote)
-                s.flush()
-                vote_id = vote.id
-            q.chosen, q.confidence, q.latest_vote_id = labels[pane_index], confidence, vote_id
+            q.chosen, q.confidence = labels[pane_index], confidence
             return VoteReceipt(index, labels[pane_index], previous is not None, uid)
 
     # ----------------------------------------------------------------- internals
@@ -241,13 +234,13 @@ class ReadingSession:
         return self._queries[index]
 
     def _refresh_votes(self) -> None:
-        """Load this reader's latest vote per query (resume, and amendments by another session)."""
+        """Load this reader's latest vote per query, to resume where they left off."""
         labels = [pane_label(i, self._study.pane_labels) for i in range(len(self._study.candidates))]
         with self._store.read() as s:
-            rows = s.execute(select(Vote.assignment_id, Vote.pane_index, Vote.confidence, Vote.id)
+            rows = s.execute(select(Vote.assignment_id, Vote.pane_index, Vote.confidence)
                              .join(Assignment, Vote.assignment_id == Assignment.id)
                              .where(Assignment.reader_id == self._reader.id)
                              .order_by(Vote.voted_at, Vote.id)).all()
-        for assignment_id, pane_index, confidence, vote_id in rows:  # later rows overwrite earlier ones
+        for assignment_id, pane_index, confidence in rows:  # later rows overwrite earlier ones
             q = self._queries[self._by_assignment[assignment_id]]
-            q.chosen, q.confidence, q.latest_vote_id = labels[pane_index], confidence, vote_id
+            q.chosen, q.confidence = labels[pane_index], confidence
