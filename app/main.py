@@ -79,6 +79,11 @@ class _FirstPaint:
             QTimer.singleShot(0, QApplication.quit)
 
 
+def _maybe_report(window, t0: float) -> None:
+    if os.environ.get("R2C_STARTUP_REPORT", "") not in ("", "0"):
+        window._first_paint = _FirstPaint(window, t0, quit_after=True)
+
+
 def _exec(app, window) -> int:
     from app import workers
 
@@ -98,9 +103,7 @@ def run_gui(paths: Sequence[str] = (), database: str | None = None) -> int:
     from app.main_window import MainWindow
 
     window = MainWindow(database)
-    report = os.environ.get("R2C_STARTUP_REPORT", "") not in ("", "0")
-    if report:
-        window._first_paint = _FirstPaint(window, t0, quit_after=True)  # type: ignore[attr-defined]
+    _maybe_report(window, t0)
     window.show()
     if paths:
         missing = [p for p in paths if not Path(p).exists()]
@@ -116,11 +119,13 @@ def run_demo(database: str | None = None, gui: bool = True) -> int:
         from app.demo import build_demo_cli
 
         return build_demo_cli(database)
+    t0 = time.perf_counter()
     app = create_app()
     from app.demo import DemoController
     from app.main_window import MainWindow
 
     window = MainWindow(database)
+    _maybe_report(window, t0)
     window.show()
     window._demo = DemoController(window, database)  # type: ignore[attr-defined]
     return _exec(app, window)

@@ -309,3 +309,26 @@ def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path) 
     assert "\n" not in win.statusBar().currentMessage()
     assert all(s.name != "Bad" for s in admin.studies())
     _close(qtbot, win)
+
+
+def test_new_study_dialog_collects_a_spec(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.admin.new_study import NewStudyDialog
+
+    monkeypatch.setenv("R2C_MODELS_DIR", str(make_stand_in_generators(tmp_path / "models")))
+    monkeypatch.setattr("core.variants.RESOURCES", tmp_path / "no-bundled-resources")
+    dialog = NewStudyDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.problem() == "Give the study a name."
+    dialog.name.setText("Pilot")
+    dialog.source.setText(str(tmp_path))
+    dialog.readers.setPlainText("MD I\n\nMD II\n")
+    dialog.design.setCurrentIndex(dialog.design.findData("anchor"))
+    dialog.anchor.setValue(3)
+    dialog.qc.setValue(2)
+    assert dialog.problem() is None
+    spec = dialog.spec()
+    assert spec.variants == [("r2c-q1", None)]  # only installed generators are offered checked
+    assert (spec.readers, spec.design, spec.anchor_cases, spec.qc_repeats) == (["MD I", "MD II"], "anchor", 3, 2)
+    disabled = [dialog.variants.item(i) for i in range(dialog.variants.count())
+                if not dialog.variants.item(i).flags() & Qt.ItemFlag.ItemIsEnabled]
+    assert len(disabled) == 4 and all("not installed" in item.text() for item in disabled)

@@ -235,3 +235,22 @@ def test_compare_lung_overlay_and_areas(qtbot, window, env: Path, monkeypatch: p
     assert panes[1].overlay_opacity() == pytest.approx(0.8)
     compare.overlay_check.setChecked(False)
     assert all(p.image().overlay is None for p in viewer.grid.panes())
+
+
+def test_colour_renditions_render_and_window_per_channel(qtbot) -> None:
+    """Segmentation-study panes are RGB (the lung outline drawn in); they show and window like gray ones."""
+    from app.viewer.pane import ImagePane
+    from app.viewer.state import PaneImage
+
+    rgb = np.random.default_rng(1).integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    pane = ImagePane()
+    qtbot.addWidget(pane)
+    pane.resize(300, 200)
+    pane.set_image(PaneImage.from_display(rgb.astype(np.float32) / 255), reset=True)
+    pane.show()
+    qtbot.waitExposed(pane)
+    assert np.array_equal(pane.rendered_gray(), rgb)
+    drag(pane, (50, 50), (50, 82))  # 32 px down: level up by 1/8 of the width, darker
+    shown = pane.rendered_gray().astype(int)
+    assert shown.shape == rgb.shape and (shown <= rgb).all() and (shown < rgb).any()
+    assert pane.grab().toImage().pixelColor(150, 100).isValid()

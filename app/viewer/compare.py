@@ -328,6 +328,7 @@ class ComparePanel(QWidget):
         self.progress.setVisible(False)
         for r in new:
             self._cache[(str(xray.source), r.variant_id, iterations)] = r
+        self._evict(keep=str(xray.source))
         if xray is self._xray:
             self._results = [self._cache[(str(xray.source), vid, iterations)] for vid, _ in chosen]
             self._segmentations = None
@@ -336,6 +337,16 @@ class ComparePanel(QWidget):
             if self.overlay_check.isChecked():
                 self._segment()
         self._update_buttons()
+
+    def _evict(self, keep: str, sources: int = 3) -> None:
+        """Keep restorations of the last few originals only (full-size images add up quickly)."""
+        recent: list[str] = []
+        for key in reversed(list(self._cache)):
+            if key[0] not in recent:
+                recent.append(key[0])
+        wanted = {keep, *recent[:sources]}
+        for key in [k for k in self._cache if k[0] not in wanted]:
+            del self._cache[key]
 
     def _failed(self, message: str) -> None:
         self._task = None
