@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -45,7 +46,7 @@ class NewStudyDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New study")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(600)
         form = QFormLayout(self)
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. Restoration preference 2025")
@@ -66,11 +67,17 @@ class NewStudyDialog(QDialog):
         row.addWidget(csv)
         form.addRow("Cases:", row)
         self.variants = QListWidget()
-        self.variants.setMaximumHeight(120)
         self._fill_variants()
-        form.addRow("Candidates:", self.variants)
-        form.addRow("", QLabel("The original is always a candidate. Generators use their model's default "
-                               "passes (3 for the compact models, 1 for the deep CNN)."))
+        rows = self.variants.count()
+        self.variants.setFixedHeight(self.variants.sizeHintForRow(0) * rows + 2 * self.variants.frameWidth() + 4)
+        note = QLabel("The original is always included. Generators run their default passes\n"
+                      "(3 for the compact models, 1 for the deep CNN).")
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.variants)
+        column.addWidget(note)
+        form.addRow("Candidates:", box)
         self.readers = QPlainTextEdit()
         self.readers.setPlaceholderText("one reader per line, e.g.\nMD I\nMD II")
         self.readers.setMaximumHeight(90)
