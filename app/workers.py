@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 log = logging.getLogger(__name__)
 
 _pool: QThreadPool | None = None
+_serial: QThreadPool | None = None
 _live: set[Task] = set()  # keeps signal holders alive until their results are delivered
 _live_lock = threading.Lock()
 
@@ -63,11 +64,12 @@ class _Signals(QObject):
 class Task(QRunnable):
     """One function call on the pool; see :func:`submit`."""
 
-    def __init__(self, fn: Callable[[TaskContext], Any], name: str) -> None:
+    def __init__(self, fn: Callable[[TaskContext], Any], name: str, serial: bool = False) -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.fn = fn
         self.name = name
+        self.serial = serial  # a write that must happen even when cancelled before it started
         self.signals = _Signals()
         self.context = TaskContext(self.signals.progress.emit, self.signals.partial.emit)
         self.finished = threading.Event()
@@ -83,6 +85,8 @@ class Task(QRunnable):
         from core.errors import R2CError
 
         try:
+            if self.context.cancelled() and not self.serial:
+                raise TaskCancelled()  # cancelled while queued: skip the work
             result = self.fn(self.context)
         except TaskCancelled:
             self.signals.cancelled.emit()
@@ -112,6 +116,15 @@ def pool() -> QThreadPool:
     return _pool
 
 
+def serial_pool() -> QThreadPool:
+    """One thread: writes that must land in the order they were made (a reader's votes)."""
+    global _serial
+    if _serial is None:
+        _serial = QThreadPool()
+        _serial.setMaxThreadCount(1)
+    return _serial
+
+
 def _guard(owner: QObject | None, callback: Callable[..., None] | None) -> Callable[..., None]:
     def call(*args: Any) -> None:
         if callback is not None and (owner is None or shiboken6.isValid(owner)):
@@ -131,12 +144,14 @@ def submit(
     partial: Callable[[object], None] | None = None,
     name: str = "task",
     priority: int = 0,
+    serial: bool = False,
 ) -> Task:
     """Run ``fn(context)`` in the pool; callbacks run in the GUI thread while ``owner`` lives.
 
-    Higher ``priority`` starts first (what the user is waiting for before thumbnails).
+    Higher ``priority`` starts first (what the user is waiting for before thumbnails);
+    ``serial`` tasks run one at a time, in submission order.
     """
-    task = Task(fn, name)
+    task = Task(fn, name, serial)
     s = task.signals
     s.done.connect(_guard(owner, done))
     s.failed.connect(_guard(owner, failed))
@@ -149,7 +164,7 @@ def submit(
         sig.connect(lambda *_args, t=task: _forget(t))
     with _live_lock:
         _live.add(task)
-    pool().start(task, priority)
+    (serial_pool() if serial else pool()).start(task, priority)
     return task
 
 
@@ -160,7 +175,7 @@ def _forget(task: Task) -> None:
 
 def wait_idle(timeout_ms: int = 30_000) -> bool:
     """Block until every submitted task has finished (tests, application exit)."""
-    return pool().waitForDone(timeout_ms)
+    return serial_pool().waitForDone(timeout_ms) and pool().waitForDone(timeout_ms)
 
 
 def cancel_all() -> None:

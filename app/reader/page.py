@@ -10,6 +10,7 @@ Nothing on this page names a candidate: panes are numbered, messages are neutral
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -48,6 +49,7 @@ class ReaderPage(QWidget):
         self._handle: ReadingHandle | None = None
         self._position = 0
         self._cases: dict[int, CaseDisplay] = {}
+        self._choices: dict[int, int] = {}  # this session's latest choice per position (pane index)
         self._loading: dict[int, workers.Task] = {}
         self._want: int | None = None  # position waiting for its images
         self._pending_votes = 0
@@ -239,6 +241,7 @@ class ReaderPage(QWidget):
     def _opened(self, handle: ReadingHandle) -> None:
         self._handle = handle
         self._cases.clear()
+        self._choices.clear()
         self.stack.setCurrentWidget(self.reading)
         self.sessionChanged.emit()
         self.go_to(handle.resume_position())
@@ -298,6 +301,8 @@ class ReaderPage(QWidget):
         self._loading.pop(position, None)
         if handle is not self._handle:
             return
+        if position in self._choices:
+            case = replace(case, previous_choice=self._choices[position], can_next=True)
         self._cases[position] = case
         if self._want == position and self._position == position:
             self._want = None
@@ -317,10 +322,12 @@ class ReaderPage(QWidget):
         if handle is None:
             return
         self._pending_votes += 1
-        # The answered case changes (its stored choice); drop it so a revisit reloads it.
+        # The answered case changes (its stored choice): drop it so a revisit reloads it, and remember the
+        # choice here so that a revisit before the write lands still shows it.
         self._cases.pop(position, None)
+        self._choices[position] = choice
         workers.submit(lambda ctx: handle.vote(position, choice, elapsed_ms), owner=self, name="Saving the answer",
-                       priority=3, done=lambda _r: self._voted(), failed=lambda m: self._vote_failed(position, m))
+                       serial=True, done=lambda _r: self._voted(), failed=lambda m: self._vote_failed(position, m))
         self.go_to(position + 1, blank=True)
 
     def _voted(self) -> None:
@@ -328,6 +335,8 @@ class ReaderPage(QWidget):
 
     def _vote_failed(self, position: int, message: str) -> None:
         log.warning("vote on case %d was not saved: %s", position + 1, message)
+        self._choices.pop(position, None)
+        self._cases.pop(position, None)
         self._pending_votes -= 1
         show_error(self, "Your answer was not saved; please answer this case again. "
                          "If this happens again, tell the study administrator.")
