@@ -25,12 +25,12 @@ import torch
 from core.device import pick_device
 from core.errors import WeightsError
 from core.models import R2CGenerator, build_generator
+from core.preprocess import MODEL_INPUT, to_square
 from core.variants import get_variant, weights_path
 from core.weights.model_file import Manifest, load_into, load_state, read_manifest
 
 log = logging.getLogger(__name__)
 
-MODEL_INPUT = 256
 MAX_ITERATIONS = 10
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -42,13 +42,7 @@ class RestorationCancelled(Exception):
 
 def to_model_input(image: np.ndarray, size: int = MODEL_INPUT) -> np.ndarray:
     """Display image (H x W float in [0, 1]) -> 3 x size x size float32 in [-1, 1]."""
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim != 2:
-        raise ValueError(f"expected a 2-D grayscale image, got shape {img.shape}")
-    if img.shape != (size, size):
-        shrinking = img.shape[0] >= size and img.shape[1] >= size
-        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    scaled = np.clip(img, 0.0, 1.0) * 2.0 - 1.0
+    scaled = to_square(image, size) * 2.0 - 1.0
     return np.repeat(scaled[None], 3, axis=0)
 
 

@@ -19,15 +19,14 @@ from scipy import ndimage
 from core.device import pick_device
 from core.errors import WeightsError
 from core.models.segmenter import SEGMENTER_ARCH, SEGMENTER_INPUT, build_segmenter
+from core.preprocess import to_square
 from core.variants import SEGMENTER_ID, weights_path
 from core.weights.model_file import Manifest, load_into, load_state, read_manifest
 
 
 def to_segmenter_input(image: np.ndarray, size: int = SEGMENTER_INPUT) -> np.ndarray:
     """Resize to size x size and standardise per image (robust to window differences)."""
-    img = np.asarray(image, dtype=np.float32)
-    shrinking = img.shape[0] >= size and img.shape[1] >= size
-    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    img = to_square(image, size)
     std = float(img.std())
     return ((img - float(img.mean())) / (std if std > 1e-6 else 1.0))[None].astype(np.float32)
 

@@ -3,7 +3,7 @@
 Matched presentation: the original must not stand out by resolution or look. Generators
 work at 256 x 256, so *every* candidate takes the same path:
 
-    display image --(matched_input: 256 x 256, INTER_AREA like core.restore.to_model_input)-->
+    display image --(core.preprocess.to_square: 256 x 256, as every model input)-->
     candidate transform (identity / CLAHE / histogram eq. / generator passes) -->
     (to_presentation: the same bicubic upsampling to the study's size, aspect ratio restored) -->
     8-bit, full-range window  [--> lung mask on that picture, overlaid identically]
@@ -32,6 +32,7 @@ import numpy as np
 
 from core.enhance import clahe, histeq
 from core.errors import R2CError, StudyStateError
+from core.preprocess import MODEL_INPUT, to_square
 from core.study import images
 from core.study.manage import CandidateInfo, CaseInfo, StudyInfo, load_study
 from core.study.store import Store
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 # torch (core.restore, core.segment) is imported only when a rendition must be computed, so that
 # a reading session over a precomputed study starts fast.
 RENDER_VERSION = 1  # bump when the rendering path changes, so old cache entries are not reused
-MODEL_INPUT = 256  # = core.restore.MODEL_INPUT (asserted in the tests), the generators' input size
 OVERLAY_OPACITY = 0.35
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -56,13 +56,7 @@ class Segmenter(Protocol):
 
 def matched_input(display: np.ndarray, size: int = MODEL_INPUT) -> np.ndarray:
     """Display image -> size x size float32 in [0, 1], resized exactly as the generators' input."""
-    img = np.asarray(display, dtype=np.float32)
-    if img.ndim != 2:
-        raise ValueError(f"expected a 2-D grayscale image, got shape {img.shape}")
-    if img.shape != (size, size):
-        shrinking = img.shape[0] >= size and img.shape[1] >= size
-        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return np.clip(img, 0.0, 1.0).astype(np.float32)
+    return to_square(display, size)
 
 
 def presentation_shape(source_hw: tuple[int, int], size: int) -> tuple[int, int]:
