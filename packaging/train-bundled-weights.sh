@@ -3,11 +3,17 @@
 # segmenter on ../shared/data with the project's own code. Runs are resumable: run this again after an
 # interruption and every run continues from its last checkpoint. The GAN variants are trained round-robin
 # in chunks so that all of them progress even if the machine is needed back early.
-#   usage: packaging/train-bundled-weights.sh [RUNS_DIR] [THREADS]
+#   usage: packaging/train-bundled-weights.sh [RUNS_DIR] [THREADS] [VARIANT...]
+# With variant ids given, only those are trained (so two processes can share the work on two cores).
+# The lung segmenter: r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg --epochs 80
+# Then install everything with: r2c-review publish --runs RUNS_DIR --labeled ../shared/data/cxr_labeled \
+#   --masks ../shared/data/lung_masks --out resources/models
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs}
 THREADS=${2:-1}
+shift $(( $# > 2 ? 2 : $# ))
+ONLY="$*"
 DATA=../shared/data
 R2C=${R2C:-.venv/bin/r2c-review}
 
@@ -35,6 +41,7 @@ PYEOF
 while :; do
   pending=0
   while read -r vid arch q epochs decay chunk; do
+    if [ -n "$ONLY" ] && [[ " $ONLY " != *" $vid "* ]]; then continue; fi
     run="$RUNS/$vid"
     qarg=(); [ "$q" != "-" ] && qarg=(--q "$q")
     if gan_done "$run" "$epochs"; then continue; fi
