@@ -117,6 +117,7 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
     if "segmentation" in report:
         _add_metrics(out / f"{SEGMENTER_ID}.safetensors", report["segmentation"])
     (out / "EVALUATION.md").write_text(evaluation_markdown(report, out))
+    (out / "MODEL_CARD.md").write_text(model_card(out, report))
     return report
 
 
@@ -182,4 +183,98 @@ def evaluation_markdown(report: dict[str, Any], out: Path) -> str:
                          f"{json.dumps(v.get('fp16_vs_fp32_max_error') or v.get('fp16_vs_fp32'))}")
         lines.append("")
     lines += ["## Raw figures", "", "```", format_report(report), "```", ""]
+    return "\n".join(lines)
+
+
+MODEL_CARD_INTRO = """# Model card: the bundled R2C Review weights
+
+These weights were produced by R2C Review's own training code on public chest X-rays. They are
+**for research use only**: the training images come under mixed licences (CC BY, CC BY-NC,
+CC BY-NC-ND, CC BY-NC-SA, research-only, NIH), several of which forbid commercial use. They are
+**not** the R2C-GAN authors' weights (those can be imported with `r2c-review import-tf`) and are
+not a medical device.
+
+## Data
+
+* Generators: `../shared/data/cxr_labeled` — 360 PNGs (COVID-19 vs control) from the COVID-19 image
+  data collection, the Figure1 and Actualmed COVID-19 sets and the Montgomery/Shenzhen screening
+  sets. Split by patient (`patient_key`): about 80 % train, 20 % held out, stratified by label and
+  source (seed 0).
+* Segmenter: `../shared/data/lung_masks` — Shenzhen (manual masks) and gbcovid (radiologist masks)
+  pairs with the standard lung-field convention (heart excluded); 20 % of each held out by a hash of
+  the file name. The 110 `v7covid` pairs (retrocardiac region included: another convention) were not
+  trained on and serve as a robustness check.
+
+## Recipe
+
+**Domains** (nobody labelled image quality; `core/train/domains.py`): training images are ranked by
+no-reference measures (noise, sharpness, contrast, clipping; `core/quality.py`). The better half is
+the clean pool, the rest is real poor quality. The clean pool is split by patient: 60 % form domain
+B (high quality); 40 % are held apart and degraded on the fly with a blind blend of 2-4 artifacts
+(spatially varying noise, random blur kernels, under/over-exposure, low contrast, saturation, JPEG;
+`core/degrade.py`). Domain A (poor quality) = real poor images + degraded held-apart images. B and
+the degraded part of A never share a patient.
+
+**R2C-GAN training** (`core/train/gan.py`, as the authors' `train.py`): unpaired CycleGAN with both
+generators and both discriminators, least-squares GAN losses, cycle ×10 and identity ×5 L1 losses,
+the generators' class heads trained with cross-entropy weighted 0.1 / 0.01 / 0.02 inside the
+adversarial / cycle / identity terms, Adam 2e-4 (beta1 0.5), pool of 50 generated images, images
+loaded at 286×286, randomly cropped to 256×256 and flipped, batch size 1. The authors train 2000
+epochs with the learning rate decaying linearly to zero after epoch 100; on this project's 2-core CPU
+that is out of reach, so each variant got a shorter schedule with the same shape (constant, then
+linear decay to zero over the second half), listed below. The shipped generator is G_A2B
+(poor -> high quality).
+
+**Segmenter** (`core/train/seg.py`): U-Net with a DenseNet-121 encoder (segmentation-models-pytorch,
+no pretrained weights: nothing may be downloaded), one grayscale input channel standardised per image,
+256×256, Dice + BCE loss, Adam 1e-3 with warm-up and cosine decay, batch 8; augmentation: rotation
+±10°, scale 0.9-1.1, shifts, gamma/contrast/brightness, and for a third of the samples the same
+artifact blend as above. Post-processing keeps the two largest components and fills holes.
+
+**Reproduce:** `packaging/train-bundled-weights.sh` (resumable), the segmenter command it names, then
+`r2c-review publish --runs runs --labeled ../shared/data/cxr_labeled --masks ../shared/data/lung_masks`.
+
+## The models
+"""
+
+
+def model_card(out: Path, report: dict[str, Any]) -> str:
+    lines = [MODEL_CARD_INTRO, "| file | model | parameters | epochs trained (of schedule) | steps | storage "
+             "| hardware | sha256 |", "|---|---|---|---|---|---|---|---|"]
+    for path in sorted(out.glob("*.safetensors")):
+        man = read_manifest(path)
+        prov = man.provenance
+        cfg = prov.get("config", {})
+        state, _ = load_state(path, man)
+        params = sum(v.numel() for v in state.values())
+        lines.append(f"| `{path.name}` | {man.display_name} | {params:,} | {prov.get('epochs_done', '?')} "
+                     f"(of {cfg.get('epochs', '?')}) | {prov.get('step', '?')} | {prov.get('storage', man.dtype)} "
+                     f"| {prov.get('hardware', '?')} | `{(man.sha256 or '')[:16]}…` |")
+    lines += ["", "Training commands are recorded in each model's manifest (`*.json`, `provenance.command` and "
+              "`provenance.config`).", "", "## How good are they", ""]
+    rest = report.get("restoration", {})
+    for vid, r in rest.items():
+        g = r["degraded"]["psnr_gain_db"]
+        h = r["high_quality"]["per_iteration"]
+        c = r["classification"]["overall"]
+        lines.append(f"* **{vid}**: restoring degraded held-out images {g['1']:+.2f} dB PSNR after one pass, "
+                     f"{g['3']:+.2f} dB after three (bar: +3 dB); high-quality inputs kept at "
+                     f"{h['1']['psnr']:.1f} / {h['3']['psnr']:.1f} dB after one / three passes (bar: 35 dB); "
+                     f"COVID-19 classification F1 {c['f1']:.3f} (bar: 0.90).")
+    seg = report.get("segmentation")
+    if seg:
+        s = seg["standard_convention"]
+        lines.append(f"* **lung segmenter**: mean Dice {s['dice']:.4f} on {s['n']} held-out standard-convention "
+                     f"pairs (bar: 0.95).")
+    lines += ["", "Full figures, per pass count and per data source: `EVALUATION.md` (written by the same run of "
+              "`r2c-review publish`; `r2c-review evaluate` reproduces them).", "",
+              "## Limitations, honestly", "",
+              "* Training stopped far short of the authors' 2000 epochs (CPU only); restorations are those of "
+              "early-stage GANs and can show checkerboard texture from the transposed convolutions.",
+              "* Poor image quality was defined by no-reference measures and synthetic degradations, not by "
+              "radiologists.",
+              "* Source and label are confounded in the public data (COVID-19 images are mostly paper figures "
+              "and portable films; controls mostly screening films): the class head may recognise the source "
+              "rather than the disease. The per-source figures in EVALUATION.md show this.",
+              "* Evaluation sets are small (tens of images); treat every figure as indicative.", ""]
     return "\n".join(lines)

@@ -88,6 +88,7 @@ def save_model(path: str | Path, state: dict[str, torch.Tensor], manifest: Manif
     manifest = dataclasses.replace(manifest, dtype=str(dtype).removeprefix("torch."), sha256=None)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={MANIFEST_KEY: json.dumps(manifest.to_json(), sort_keys=True)})
+    os.chmod(tmp, 0o644)  # safetensors creates 0600; model files are meant to be shared
     os.replace(tmp, path)
     manifest = dataclasses.replace(manifest, sha256=sha256_of(path))
     side = sidecar_path(path)
