@@ -39,26 +39,16 @@ class DemoInfo:
                 f"Open it with: r2c-review demo{option}   (or: r2c-review gui{option}, then Mode ▸ Reader)")
 
 
-def demo_workdir(database: str | None) -> Path:
-    """Beside the study database file (or in the user data folder for the default and for servers)."""
-    from core.study import default_database_path
-
-    if database and "://" not in database:
-        return Path(database).expanduser().resolve().parent / "r2c-demo"
-    return default_database_path().parent / "demo"
-
-
 def build_demo(database: str | None, progress: Callable[[int, int], None] | None = None,
                cancelled: Callable[[], bool] | None = None) -> DemoInfo:
     """Create (or reuse) the demo study and prepare all its images; blocking (run in a worker)."""
-    from core.study import create_demo_study, installed_generators, load_study, open_store
+    from core.study import create_demo_study, installed_generators, list_studies, open_store
 
-    workdir = demo_workdir(database)
     with open_store(database) as store:
-        name = create_demo_study(store, workdir, precompute=True, progress=progress, cancelled=cancelled)
-        info = load_study(store, name)
-        return DemoInfo(name, store.display_url, workdir / "phantoms", [r.name for r in info.readers],
-                        [c.display_name for c in info.candidates], installed_generators())
+        demo = create_demo_study(store, precompute=True, progress=progress, cancelled=cancelled)
+        summary = next(s for s in list_studies(store) if s.name == demo.name)
+        return DemoInfo(demo.name, demo.database, demo.images, [r.name for r in summary.reader_progress],
+                        list(summary.candidate_names), installed_generators())
 
 
 class WelcomeDialog(QDialog):

@@ -157,6 +157,27 @@ def test_create_writes_the_plan(store, cases):
     assert again.fingerprint == info.fingerprint and len(info.fingerprint) == 64
 
 
+def test_list_studies_says_what_a_study_list_needs(store, cases):
+    from core.study.reading import ReadingSession
+
+    first = make_study(store, cases, design="anchor", anchor_cases=2, qc_repeats=1, seed=9)
+    second = make_study(store, cases, name="T", candidates="histeq", readers=1, design="all", show_label=False,
+                        ask_confidence=True, pane_labels="numbers", presentation_size=384)
+    session = ReadingSession(store, "S", "MD II")
+    session.vote("A")
+    session.vote("B")  # an amendment: still one answered query
+    s, t = list_studies(store)
+    assert (s.id, s.name, s.cases, s.candidates, s.readers, s.queries, s.votes) == (first.id, "S", 6, 3, 2, 10, 2)
+    assert (s.design, s.anchor_cases, s.qc_repeats, s.seed, s.show_label, s.ask_confidence) == \
+        ("anchor", 2, 1, 9, True, False)
+    assert s.candidate_names == ("Original", "CLAHE", "Histogram equalization")
+    assert [(r.name, r.done, r.total) for r in s.reader_progress] == [("MD I", 0, 5), ("MD II", 1, 5)]
+    assert (t.id, t.design, t.show_label, t.ask_confidence, t.pane_labels, t.presentation_size) == \
+        (second.id, "all", False, True, "numbers", 384)
+    assert t.candidate_names == ("Original", "Histogram equalization") and t.votes == 0
+    assert [(r.name, r.done, r.total) for r in t.reader_progress] == [("MD I", 0, 6)]
+
+
 @pytest.mark.parametrize("settings, reason", [
     ({"name": " "}, "study name"),
     ({"design": "random"}, "design 'random'"),

@@ -176,3 +176,31 @@ def test_study_with_other_cases_is_refused(sites, study_env):
         votes = export_study(a, "Multi", study_env.tmp / "out").folder / "votes.csv"
         with pytest.raises(StudyDefinitionError, match="fingerprint differs"):
             import_votes(c, votes)
+
+
+def test_confidence_goes_into_the_votes_csv_and_the_json_summary(study_env):
+    write_cases(study_env.tmp / "cases", 4)
+    with open_store(study_env.tmp / "c.db") as store:
+        info = make_study(store, study_env.tmp / "cases", name="Sure", readers=1, design="all",
+                          ask_confidence=True)
+        session = ReadingSession(store, "Sure", "MD I")
+        for i, (pane, confidence) in enumerate([("A", 5), ("B", 2), ("A", 3), ("C", 4)]):
+            session.vote(pane, confidence=confidence, index=i)
+        session.vote("A", confidence=1, index=3)  # amended: the latest rating counts
+        result = export_study(store, "Sure", study_env.tmp / "out")
+        latest = {int(r["sequence"]) - 1: r for r in _rows(result.folder / "votes.csv") if r["latest"] == "yes"}
+    assert [latest[i]["confidence"] for i in range(4)] == ["5", "2", "3", "1"]
+    by_candidate: dict[str, list[int]] = {}
+    for r in latest.values():
+        by_candidate.setdefault(r["chosen_name"], []).append(int(r["confidence"]))
+    summary = json.loads((result.folder / "summary.json").read_text())
+    assert summary["ask_confidence"] is True
+    means = summary["mean_confidence"]
+    assert list(means) == ["MD I", "Overall"]
+    assert means["MD I"]["all"] == pytest.approx(11 / 4) and means["MD I"]["n"] == 4
+    for candidate in info.candidates:
+        values = by_candidate.get(candidate.display_name)
+        expected = sum(values) / len(values) if values else None
+        assert means["MD I"][candidate.display_name] == (pytest.approx(expected) if values else None)
+    assert summary["statistics"]["confidence"][0]["reader"] == "MD I"
+    assert "Mean confidence MD I: 2.75" in summary["report"]

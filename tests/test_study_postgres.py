@@ -59,9 +59,11 @@ def test_full_flow_and_merge_with_a_sqlite_site(pg_url, study_env):
         stats = study_stats(pg, "Multi")
         assert [r.n for r in stats.rows] == [1, 6, 7]
         assert ReadingSession(pg, "Multi", "MD II").finished
-    # reopening a migrated server database is a no-op
+        session.go_to(4)
+    # reopening a migrated server database is a no-op; the reader's position is on the server (any machine)
     with open_store(pg_url, cache_dir=study_env.tmp / "cache") as again:
         assert [s.name for s in list_studies(again)] == ["Multi"]
+        assert ReadingSession(again, "Multi", "MD I").position == 4
 
 
 def test_bad_server_url_is_one_clear_error(study_env):

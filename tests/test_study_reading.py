@@ -73,7 +73,7 @@ def test_pane_order_follows_the_stored_permutation(store, study):
         np.testing.assert_array_equal(pane.image, picture)
 
 
-def test_vote_is_committed_before_it_returns_and_resume_skips_answered(store, study, study_env):
+def test_vote_is_committed_before_it_returns_and_resume_is_where_the_reader_was(store, study, study_env):
     session = ReadingSession(store, "Read", "MD I")
     assert session.index == 0 and session.progress == (0, 7)
     session.mark_displayed()
@@ -88,7 +88,7 @@ def test_vote_is_committed_before_it_returns_and_resume_skips_answered(store, st
     session.next()
     session.vote(0)  # by pane index, as the GUI may
     resumed = ReadingSession(store, "Read", "MD I")
-    assert resumed.index == 2 and resumed.progress == (2, 7)
+    assert resumed.index == 1 and resumed.progress == (2, 7)  # the case the reader was on, answered
     assert resumed.view(0).chosen == "C" and resumed.view(0).confidence == 4
     assert resumed.view(1).chosen == "A" and resumed.view(1).chosen_index == 0
     assert [(r.name, r.done) for r in list_readers(store, "Read")] == [("MD I", 2), ("MD II", 0)]
@@ -191,3 +191,74 @@ def test_two_sessions_amending_at_once_form_one_chain(store, study):
     assert len(chain) == 45
     assert chain[0].amends_id is None
     assert [v.amends_id for v in chain[1:]] == [v.id for v in chain[:-1]]
+
+
+def _last_seen(store, reader: str):
+    from core.study.store import Reader
+
+    with store.read() as s:
+        return s.execute(select(Reader.last_seq, Reader.last_seen_at).where(Reader.name == reader)).one()
+
+
+def test_without_a_stored_position_reading_starts_at_the_first_unanswered_case(store, study):
+    session = ReadingSession(store, "Read", "MD I")
+    for i in (0, 1, 3):
+        session.vote("A", index=i)  # voting is not moving: nothing is stored
+    assert tuple(_last_seen(store, "MD I")) == (None, None)
+    assert ReadingSession(store, "Read", "MD I").position == 2
+    for i in range(session.total):
+        session.vote("B", index=i)
+    done = ReadingSession(store, "Read", "MD I")
+    assert (done.position, done.index, done.finished) == (7, 6, True)  # past the end of the list
+
+
+def test_position_is_stored_in_the_database_and_follows_the_reader_to_another_machine(store, study, study_env):
+    session = ReadingSession(store, "Read", "MD II")
+    session.vote("A")
+    session.next()
+    session.vote("B")
+    session.go_to(4)
+    session.previous()  # back to case 4 (index 3): an unanswered case after answered ones
+    assert _last_seen(store, "MD II").last_seq == 3
+    # Another workstation: its own Store (engine, connections) on the same database.
+    with open_store(study_env.tmp / "studies.db") as other:
+        elsewhere = ReadingSession(other, "Read", "MD II")
+        assert (elsewhere.position, elsewhere.progress) == (3, (2, 7))
+        elsewhere.go_to(1)
+    assert ReadingSession(store, "Read", "MD II").position == 1
+    assert ReadingSession(store, "Read", "MD I").position == 0  # per reader
+
+
+def test_moving_writes_once_per_move_and_past_the_end_is_kept(store, study):
+    session = ReadingSession(store, "Read", "MD I")
+    assert not session.asks_confidence
+    session.move_to(2)
+    first = _last_seen(store, "MD I")
+    assert first.last_seq == 2 and first.last_seen_at is not None
+    time.sleep(0.01)
+    session.move_to(2)  # staying put costs nothing
+    session.go_to(2)
+    assert _last_seen(store, "MD I") == first
+    session.move_to(session.total)  # the GUI's end-of-list screen
+    resumed = ReadingSession(store, "Read", "MD I")
+    assert (resumed.position, resumed.index) == (7, 6)
+    with pytest.raises(StudyStateError, match="out of range"):
+        session.move_to(8)
+    with pytest.raises(StudyStateError, match="out of range"):
+        session.move_to(-1)
+    assert ReadingSession(store, "Read", "MD I").position == 7
+
+
+def test_a_study_that_asks_for_confidence_refuses_votes_without_one(store, study_env):
+    write_cases(study_env.tmp / "conf", 3)
+    make_study(store, study_env.tmp / "conf", name="Conf", readers=1, ask_confidence=True)
+    session = ReadingSession(store, "Conf", "MD I")
+    assert session.asks_confidence
+    with pytest.raises(StudyStateError, match="asks for a confidence rating"):
+        session.vote("A")
+    with pytest.raises(StudyStateError, match="confidence must be"):
+        session.vote("A", confidence=True)
+    session.vote("B", confidence=5)
+    assert ReadingSession(store, "Conf", "MD I").view(0).confidence == 5
+    with store.read() as s:
+        assert s.scalars(select(Vote.confidence)).all() == [5]

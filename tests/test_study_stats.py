@@ -125,3 +125,26 @@ def test_database_counting_rules(study_env):
     assert stats.position_bias.counts == [7, 1, 0]
     assert [c.pairs for c in stats.consistency] == [1, 1]
     assert stats.agreement.cases == 4
+
+
+def test_mean_confidence_per_reader_and_chosen_candidate():
+    """Hand-computed: only counted (latest, non-repeat) votes with a rating enter the means."""
+    votes = [
+        CountedVote("MD I", "c1", 0, 0, 0, confidence=2),
+        CountedVote("MD I", "c2", 1, 1, 1, confidence=5),
+        CountedVote("MD I", "c3", 2, 1, 2, confidence=4),
+        CountedVote("MD II", "c1", 3, 2, 0, confidence=3),
+        CountedVote("MD II", "c2", 4, 1, 1),  # not rated: left out of the means
+        CountedVote("MD I", "c1", 5, 1, 1, repeat_of=0, confidence=1),  # QC repeat: left out
+    ]
+    stats = compute_stats("C", "restoration", ["Original", "G1", "G2"], ["original", "g1:3", "g2:3"],
+                          ["MD I", "MD II"], votes)
+    rows = {r.reader: r for r in stats.confidence}
+    assert list(rows) == ["MD I", "MD II", "Overall"]
+    assert (rows["MD I"].n, rows["MD I"].mean) == (3, pytest.approx(11 / 3))
+    assert rows["MD I"].by_candidate == [2.0, 4.5, None] and rows["MD I"].counts == [1, 2, 0]
+    assert (rows["MD II"].n, rows["MD II"].mean, rows["MD II"].by_candidate) == (1, 3.0, [None, None, 3.0])
+    assert rows["Overall"].by_candidate == [2.0, 4.5, 3.0] and rows["Overall"].mean == pytest.approx(3.5)
+    assert "Mean confidence MD I: 3.67 (n=3; Original 2.0, G1 4.5)" in summary_text(stats)
+    assert compute_stats("N", "restoration", ["Original", "G"], ["original", "g:1"], ["A"],
+                         [CountedVote("A", "c", 0, 1, 0)]).confidence == []  # nothing rated: no rows

@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hide-labels", action="store_true", help="do not show the disease label to readers")
     p.add_argument("--size", type=int, default=512, help="pane size in pixels, longer side (default 512)")
     p.add_argument("--pane-labels", choices=("letters", "numbers"), default="letters")
+    p.add_argument("--ask-confidence", action="store_true",
+                   help="readers rate their confidence (1-5) with every vote")
     p.add_argument("--precompute", action="store_true", help="render every pane right away")
     p.add_argument("--device", help="cpu or cuda for --precompute (default: CUDA if available)")
     p.set_defaults(handler=_create)
@@ -134,7 +136,7 @@ def _create(args: argparse.Namespace) -> int:
     spec = StudySpec(name=args.name, cases=read_cases(args.cases), candidates=candidates, readers=names,
                      kind=args.kind, design=args.design, anchor_cases=args.anchor, qc_repeats=args.qc_repeats,
                      seed=args.seed, show_label=not args.hide_labels, presentation_size=args.size,
-                     pane_labels=args.pane_labels)
+                     pane_labels=args.pane_labels, ask_confidence=args.ask_confidence)
     with _open(args) as store:
         bar, update = _bar("checking images")
         try:
@@ -177,7 +179,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"study {info.name!r} ({info.kind}), design {info.design}"
               f"{f' with {info.anchor_cases} anchor cases' if info.design == 'anchor' else ''}, seed {info.seed}, "
               f"{info.qc_repeats} QC repeat(s) per reader, labels {'shown' if info.show_label else 'hidden'}, "
-              f"panes {info.presentation_size} px")
+              f"panes {info.presentation_size} px, confidence {'asked (1-5)' if info.ask_confidence else 'not asked'}")
         print(f"fingerprint {info.fingerprint[:16]}…  database {store.display_url}")
         print(f"cases: {len(info.cases)}  candidates: " + ", ".join(
             f"{c.display_name} [{c.spec.spec}]" for c in info.candidates))

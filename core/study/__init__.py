@@ -8,7 +8,7 @@ The public API the GUI and the command line use (see each module for the why):
 * ``ReadingSession(store, study, reader)`` — the blinded reading API (panes, votes, resume).
 * ``list_studies`` / ``list_readers`` / ``load_study`` — what is there and how far readers are.
 * ``study_stats`` / ``export_study`` / ``import_votes`` — the analysis and multi-site merging.
-* ``create_demo_study(database, workdir)`` — a study from generated phantom images.
+* ``create_demo_study(database, workdir)`` -> ``DemoStudy`` — a study from generated phantom images.
 
 Names load on first use (PEP 562), so ``import core.study`` costs nothing until a function
 is called; the heavy libraries (torch, statsmodels, matplotlib) load only where needed.
@@ -29,7 +29,9 @@ _EXPORTS: dict[str, str] = {
     "parse_candidate": "core.study.definition",
     "parse_candidates": "core.study.definition",
     "read_cases": "core.study.definition",
+    "DemoStudy": "core.study.demo",
     "create_demo_study": "core.study.demo",
+    "default_demo_dir": "core.study.demo",
     "ExportResult": "core.study.export",
     "export_study": "core.study.export",
     "import_votes": "core.study.export",
@@ -66,6 +68,7 @@ __all__ = [
     "CandidateSpec",
     "CaseSpec",
     "CaseView",
+    "DemoStudy",
     "ExportResult",
     "Pane",
     "PrecomputeResult",
@@ -85,6 +88,7 @@ __all__ = [
     "create_demo_study",
     "create_study",
     "default_database_path",
+    "default_demo_dir",
     "default_reader_names",
     "export_study",
     "import_votes",
@@ -130,7 +134,7 @@ if TYPE_CHECKING:
         parse_candidates,
         read_cases,
     )
-    from core.study.demo import create_demo_study
+    from core.study.demo import DemoStudy, create_demo_study, default_demo_dir
     from core.study.export import ExportResult, export_study, import_votes
     from core.study.manage import (
         ReaderProgress,

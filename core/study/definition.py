@@ -267,6 +267,7 @@ class StudySpec:
     show_label: bool = True
     presentation_size: int = 512
     pane_labels: str = "letters"
+    ask_confidence: bool = False  # readers rate their confidence (1-5) with every vote
 
     def validate(self) -> None:
         name = self.name.strip()

@@ -9,6 +9,7 @@ can be computed) and split the rest, with one hidden QC repeat each.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -25,10 +26,27 @@ from core.study.manage import (
     pinned_sha256,
 )
 from core.study.render import precompute as precompute_study
-from core.study.store import APP_NAME, Store, open_store
+from core.study.store import APP_NAME, Store, default_database_path, open_store
 
 DEMO_NAME = "Demo study"
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DemoStudy:
+    """Where the demo study is, so that callers need not know the default-path rules."""
+
+    name: str
+    database: str  # the database's URL, password hidden (for messages)
+    images: Path  # the folder of generated phantom films the cases come from
+
+
+def default_demo_dir(store: Store) -> Path:
+    """Beside a SQLite file ("r2c-demo" in its folder); the user data folder for the default file and servers."""
+    path = store.sqlite_file
+    if path is None or path.resolve() == default_database_path().expanduser().resolve():
+        return Path(platformdirs.user_data_dir(APP_NAME)) / "demo"
+    return path.resolve().parent / "r2c-demo"
 
 
 def demo_spec(folder: Path, name: str = DEMO_NAME, cases: int = 12, readers: int = 2, seed: int = 2024) -> StudySpec:
@@ -44,17 +62,17 @@ def demo_spec(folder: Path, name: str = DEMO_NAME, cases: int = 12, readers: int
 
 def create_demo_study(database: str | Path | Store | None = None, workdir: str | Path | None = None,
                       precompute: bool = True, progress: Progress | None = None,
-                      cancelled: Callable[[], bool] | None = None, cases: int = 12) -> str:
-    """Create (or reuse an identical) demo study and precompute it; returns the study's name.
+                      cancelled: Callable[[], bool] | None = None, cases: int = 12) -> DemoStudy:
+    """Create (or reuse an identical) demo study and precompute it; returns its name and where it is.
 
-    ``workdir`` holds the generated images (default: the user data dir). An existing study
+    ``workdir`` holds the generated images (default: ``default_demo_dir``). An existing study
     of the same name is reused when it was made from the same images and weights; otherwise
     the new one is named "Demo study (2)", "(3)", ...
     """
     store = database if isinstance(database, Store) else open_store(database)
     try:
-        folder = Path(workdir) if workdir else Path(platformdirs.user_data_dir(APP_NAME)) / "demo"
-        spec = demo_spec(folder / "phantoms", cases=cases)
+        folder = (Path(workdir) if workdir else default_demo_dir(store)) / "phantoms"
+        spec = demo_spec(folder, cases=cases)
         existing = {s.name for s in list_studies(store)}
         shas = {c.spec: pinned_sha256(c.variant_id, c.spec) for c in spec.candidates if c.kind == "generator"}
         wanted = fingerprint(spec, shas, None)
@@ -67,7 +85,7 @@ def create_demo_study(database: str | Path | Store | None = None, workdir: str |
             create_study(store, spec)
         if precompute:
             precompute_study(store, name, progress=progress, cancelled=cancelled)
-        return name
+        return DemoStudy(name, store.display_url, folder.resolve())
     finally:
         if not isinstance(database, Store):
             store.close()

@@ -8,7 +8,9 @@ Export writes into one folder:
 * ``table.csv`` / ``table.md`` — the paper's layout (rows readers + Overall, columns
   Original then each variant); ``table_long.csv`` — one row per reader and candidate with
   counts and Wilson bounds.
-* ``summary.json`` — every statistic; ``selection.png`` — a bar chart with 95% error bars.
+* ``summary.json`` — every statistic, and when readers rated their confidence, the mean
+  rating per reader per candidate (``mean_confidence``); ``selection.png`` — a bar chart with
+  95% error bars.
 
 Import takes a ``votes.csv`` from a site running the *same* study (same definition, seed
 and weights: the fingerprint matches) and merges it in one transaction after checking every
@@ -144,6 +146,14 @@ def plot_selection(stats: StudyStats, path: Path) -> None:
     plt.close(fig)
 
 
+def mean_confidence(stats: StudyStats) -> dict[str, dict[str, float | int | None]]:
+    """{reader or "Overall": {"all": mean, "n": rated votes, <candidate name>: mean of votes choosing it}}."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for row in stats.confidence:
+        out[row.reader] = {"all": row.mean, "n": row.n} | dict(zip(stats.candidates, row.by_candidate, strict=True))
+    return out
+
+
 @dataclass(frozen=True)
 class ExportResult:
     folder: Path
@@ -161,10 +171,12 @@ def export_study(store: Store, study: str | int, out: str | Path) -> ExportResul
     write_tables(stats, out)
     summary = {"study": info.name, "fingerprint": info.fingerprint, "kind": info.kind, "design": info.design,
                "seed": info.seed, "presentation_size": info.presentation_size,
+               "ask_confidence": info.ask_confidence,
                "readers": [r.name for r in info.readers], "cases": len(info.cases),
                "candidates": [{"name": c.display_name, "variant": c.spec.spec, "model_sha256": c.model_sha256}
                               for c in info.candidates],
                "votes": len(rows), "exported_at": _iso(datetime.now(UTC)),
+               "mean_confidence": mean_confidence(stats),
                "statistics": stats.to_dict(), "report": summary_text(stats)}
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2) + "\n", encoding="utf-8")
     plot_selection(stats, out / "selection.png")

@@ -80,6 +80,7 @@ class StudyInfo:
     candidates: tuple[CandidateInfo, ...]
     cases: tuple[CaseInfo, ...]
     readers: tuple[ReaderInfo, ...]
+    ask_confidence: bool = False  # readers rate their confidence (1-5) with every vote
 
     def reader(self, name: str) -> ReaderInfo:
         for r in self.readers:
@@ -90,7 +91,16 @@ class StudyInfo:
 
 
 @dataclass(frozen=True)
+class ReaderProgress:
+    name: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class StudySummary:
+    """One line of ``list_studies``: enough for a study list or overview without loading every case."""
+
     name: str
     kind: str
     cases: int
@@ -99,13 +109,17 @@ class StudySummary:
     queries: int
     votes: int
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class ReaderProgress:
-    name: str
-    done: int
-    total: int
+    id: int
+    design: str
+    anchor_cases: int
+    qc_repeats: int
+    seed: int
+    show_label: bool
+    ask_confidence: bool
+    presentation_size: int
+    pane_labels: str
+    candidate_names: tuple[str, ...]  # display names in column order, the original first
+    reader_progress: tuple[ReaderProgress, ...]  # in reader order
 
 
 def _study_row(session: Session, study: str | int) -> Study:
@@ -129,29 +143,52 @@ def load_study(store: Store, study: str | int) -> StudyInfo:
             tuple(CandidateInfo(c.id, c.position, parse_candidate(c.spec), c.model_sha256) for c in row.candidates),
             tuple(CaseInfo(c.id, c.position, c.key, Path(c.path), c.file_sha256, c.label) for c in row.cases),
             tuple(ReaderInfo(r.id, r.position, r.name, r.seed) for r in row.readers),
+            ask_confidence=row.ask_confidence,
         )
 
 
+def _counts(session: Session, stmt) -> dict:
+    return {key: count for key, count in session.execute(stmt).all()}
+
+
 def list_studies(store: Store) -> list[StudySummary]:
+    """Every study with its settings, candidate names and reader progress, in a fixed number of queries."""
     with store.read() as s:
-        out = []
-        for st in s.scalars(select(Study).order_by(Study.created_at, Study.id)):
-            queries = s.scalar(select(func.count(Assignment.id)).where(Assignment.study_id == st.id)) or 0
-            votes = s.scalar(select(func.count(Vote.id)).join(Assignment).where(Assignment.study_id == st.id)) or 0
-            out.append(StudySummary(st.name, st.kind, len(st.cases), len(st.candidates), len(st.readers),
-                                    queries, votes, st.created_at))
-        return out
+        studies = s.scalars(select(Study).order_by(Study.created_at, Study.id)).all()
+        cases = _counts(s, select(Case.study_id, func.count(Case.id)).group_by(Case.study_id))
+        queries = _counts(s, select(Assignment.study_id, func.count(Assignment.id)).group_by(Assignment.study_id))
+        votes = _counts(s, select(Assignment.study_id, func.count(Vote.id)).join(Vote, Vote.assignment_id ==
+                                                                                  Assignment.id)
+                        .group_by(Assignment.study_id))
+        names: dict[int, list[str]] = {}
+        for study_id, name in s.execute(select(Candidate.study_id, Candidate.display_name)
+                                        .order_by(Candidate.study_id, Candidate.position)):
+            names.setdefault(study_id, []).append(name)
+        assigned = _counts(s, select(Assignment.reader_id, func.count(Assignment.id)).group_by(Assignment.reader_id))
+        answered = _counts(s, select(Assignment.reader_id, func.count(func.distinct(Vote.assignment_id)))
+                           .join(Vote, Vote.assignment_id == Assignment.id).group_by(Assignment.reader_id))
+        readers: dict[int, list[ReaderProgress]] = {}
+        for r in s.scalars(select(Reader).order_by(Reader.study_id, Reader.position)):
+            readers.setdefault(r.study_id, []).append(ReaderProgress(r.name, answered.get(r.id, 0),
+                                                                     assigned.get(r.id, 0)))
+        return [StudySummary(
+            st.name, st.kind, cases.get(st.id, 0), len(names.get(st.id, [])), len(readers.get(st.id, [])),
+            queries.get(st.id, 0), votes.get(st.id, 0), st.created_at, id=st.id, design=st.design,
+            anchor_cases=st.anchor_cases, qc_repeats=st.qc_repeats, seed=st.seed, show_label=st.show_label,
+            ask_confidence=st.ask_confidence, presentation_size=st.presentation_size, pane_labels=st.pane_labels,
+            candidate_names=tuple(names.get(st.id, [])), reader_progress=tuple(readers.get(st.id, [])),
+        ) for st in studies]
 
 
 def list_readers(store: Store, study: str | int) -> list[ReaderProgress]:
     """Each reader's progress: queries answered (at least one vote) out of their total."""
     with store.read() as s:
         row = _study_row(s, study)
-        total = dict(s.execute(select(Assignment.reader_id, func.count(Assignment.id))
-                               .where(Assignment.study_id == row.id).group_by(Assignment.reader_id)).all())
-        done = dict(s.execute(select(Assignment.reader_id, func.count(func.distinct(Vote.assignment_id)))
-                              .join(Vote, Vote.assignment_id == Assignment.id)
-                              .where(Assignment.study_id == row.id).group_by(Assignment.reader_id)).all())
+        total = _counts(s, select(Assignment.reader_id, func.count(Assignment.id))
+                        .where(Assignment.study_id == row.id).group_by(Assignment.reader_id))
+        done = _counts(s, select(Assignment.reader_id, func.count(func.distinct(Vote.assignment_id)))
+                       .join(Vote, Vote.assignment_id == Assignment.id)
+                       .where(Assignment.study_id == row.id).group_by(Assignment.reader_id))
         return [ReaderProgress(r.name, done.get(r.id, 0), total.get(r.id, 0)) for r in row.readers]
 
 
@@ -199,7 +236,7 @@ def pinned_sha256(model_id: str, what: str) -> str:
 
 
 def fingerprint(spec: StudySpec, model_shas: dict[str, str | None], segmenter_sha: str | None) -> str:
-    """A digest of everything that defines the study's plan and pictures (not its name or paths).
+    """A digest of everything that defines the study's plan, pictures and questions (not its name or paths).
 
     Two sites that create a study from the same files, settings, seed and weights get the
     same fingerprint, which is how vote import knows the studies match.
@@ -211,6 +248,8 @@ def fingerprint(spec: StudySpec, model_shas: dict[str, str | None], segmenter_sh
         "candidates": [[c.spec, model_shas.get(c.spec)] for c in spec.candidates],
         "cases": [[c.key, c.sha256, c.label] for c in spec.cases],
     }
+    if spec.ask_confidence:  # only when set, so that studies made before the setting keep their fingerprint
+        payload["ask_confidence"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -251,8 +290,8 @@ def create_study(store: Store, spec: StudySpec, progress: Progress | None = None
         study = Study(name=spec.name, kind=spec.kind, show_label=spec.show_label, design=spec.design,
                       anchor_cases=spec.anchor_cases, qc_repeats=spec.qc_repeats, seed=spec.seed,
                       presentation_size=spec.presentation_size, pane_labels=spec.pane_labels,
-                      segmenter_sha256=segmenter_sha, fingerprint=fingerprint(spec, model_shas, segmenter_sha),
-                      created_at=utcnow())
+                      ask_confidence=spec.ask_confidence, segmenter_sha256=segmenter_sha,
+                      fingerprint=fingerprint(spec, model_shas, segmenter_sha), created_at=utcnow())
         s.add(study)
         cands = [Candidate(study=study, position=i, spec=c.spec, kind=c.kind, variant_id=c.variant_id,
                            iterations=c.iterations, display_name=c.display_name, model_sha256=model_shas.get(c.spec))

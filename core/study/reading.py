@@ -8,12 +8,16 @@ leaves this module. The mapping from pane to candidate stays in the database.
 Every vote is committed (durably, see ``store``) before ``vote`` returns. Voting again on a
 case records an amendment: a new vote pointing at the one it replaces; the latest counts.
 
+Where the reader is lives in the database too (``readers.last_seq``), written on every move,
+so a reader who changes workstation on a shared study resumes where they were, not on the
+first unanswered case (that is only the fallback for a reader who never moved).
+
 Typical GUI use::
 
-    session = ReadingSession(store, "Table III", "MD I")   # resumes at the first unanswered case
+    session = ReadingSession(store, "Table III", "MD I")   # resumes where the reader last was
     view = session.current()                                # CaseView: panes in stored order
     ...show view.panes...; session.mark_displayed()         # starts the decision timer
-    session.vote("C", confidence=4); session.next()
+    session.vote("C", confidence=4); session.next()         # confidence required if the study asks
     # prefetch in a worker thread: session.panes_for(session.index + 1)
 """
 
@@ -26,13 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.errors import StudyStateError
 from core.study.design import pane_label
 from core.study.manage import CandidateInfo, CaseInfo, StudyInfo, load_study
 from core.study.render import Renderer, RenditionCache
-from core.study.store import Assignment, Store, Vote, utcnow
+from core.study.store import Assignment, Reader, Store, Vote, utcnow
 
 CONFIDENCE_RANGE = (1, 5)
 
@@ -98,8 +102,11 @@ class ReadingSession:
         self._refresh_votes()
         self._lock = threading.Lock()
         self._displayed: tuple[int, float, datetime] | None = None
-        first = self.first_unanswered()
-        self._index = first if first is not None else len(self._queries) - 1
+        stored = self._stored_position()
+        if stored is None:
+            first = self.first_unanswered()
+            stored = first if first is not None else len(self._queries)
+        self._position = stored
 
     # ----------------------------------------------------------------- who, where
 
@@ -123,12 +130,23 @@ class ReadingSession:
         return "Which image would you prefer for diagnosis?"
 
     @property
+    def position(self) -> int:
+        """Where the reader is: a 0-based query, or ``total`` once they moved past the last one."""
+        return self._position
+
+    @property
     def index(self) -> int:
-        return self._index
+        """The query that ``current`` and ``vote`` act on (the last one when past the end)."""
+        return min(self._position, len(self._queries) - 1)
 
     @property
     def total(self) -> int:
         return len(self._queries)
+
+    @property
+    def asks_confidence(self) -> bool:
+        """The study wants a confidence rating (``CONFIDENCE_RANGE``) with every vote."""
+        return self._study.ask_confidence
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -159,25 +177,42 @@ class ReadingSession:
                         self.panes_for(index), q.chosen, q.confidence)
 
     def current(self) -> CaseView:
-        return self.view(self._index)
+        return self.view(self.index)
 
     # ----------------------------------------------------------------- navigation
 
     def go_to(self, index: int) -> CaseView:
+        """Move to query ``index`` (stored as the reader's position) and return what to show."""
         self._query(index)
-        self._index = index
-        self._displayed = None
+        self.move_to(index)
         return self.current()
 
+    def move_to(self, position: int) -> None:
+        """Move without rendering (a GUI that prefetches panes itself); ``total`` = past the last query.
+
+        The position is committed at once, one small update, and only when it changes.
+        """
+        if not 0 <= position <= len(self._queries):
+            raise StudyStateError(self._study.name, f"position {position + 1} is out of range "
+                                                    f"1..{len(self._queries) + 1}")
+        with self._lock:
+            self._displayed = None
+            if position == self._position:
+                return
+            with self._store.write() as s:
+                s.execute(update(Reader).where(Reader.id == self._reader.id)
+                          .values(last_seq=position, last_seen_at=utcnow()))
+            self._position = position
+
     def next(self) -> CaseView:
-        return self.go_to(min(self._index + 1, len(self._queries) - 1))
+        return self.go_to(min(self.index + 1, len(self._queries) - 1))
 
     def previous(self) -> CaseView:
-        return self.go_to(max(self._index - 1, 0))
+        return self.go_to(max(self.index - 1, 0))
 
     def mark_displayed(self) -> None:
         """Call when the current panes are on screen: the decision time is measured from here."""
-        self._displayed = (self._index, time.monotonic(), utcnow())
+        self._displayed = (self.index, time.monotonic(), utcnow())
 
     # ----------------------------------------------------------------- voting
 
@@ -187,7 +222,8 @@ class ReadingSession:
 
         ``pane`` is a pane label ("B") or a 0-based pane index. ``index`` votes on that query
         instead of the current one. The decision time is measured from ``mark_displayed`` on
-        the same query, unless the caller measured it itself (``elapsed_ms``).
+        the same query, unless the caller measured it itself (``elapsed_ms``). A study that
+        asks for confidence refuses a vote without one.
         """
         labels = self.pane_labels()
         if isinstance(pane, int) and not isinstance(pane, bool) and 0 <= pane < len(labels):
@@ -197,12 +233,16 @@ class ReadingSession:
         else:
             raise StudyStateError(self._study.name, f"no pane {pane!r} (panes: {', '.join(labels)})")
         lo, hi = CONFIDENCE_RANGE
-        if confidence is not None and not (isinstance(confidence, int) and lo <= confidence <= hi):
+        if confidence is None and self._study.ask_confidence:
+            raise StudyStateError(self._study.name, f"this study asks for a confidence rating ({lo} to {hi}) "
+                                                    "with every vote")
+        if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, int)
+                                       or not lo <= confidence <= hi):
             raise StudyStateError(self._study.name, f"confidence must be a whole number from {lo} to {hi}")
         if elapsed_ms is not None and elapsed_ms < 0:
             raise StudyStateError(self._study.name, "elapsed time cannot be negative")
         with self._lock:
-            index = self._index if index is None else index
+            index = self.index if index is None else index
             q = self._query(index)
             shown = self._displayed if self._displayed and self._displayed[0] == index else None
             if elapsed_ms is None and shown:
@@ -232,6 +272,12 @@ class ReadingSession:
         if not 0 <= index < len(self._queries):
             raise StudyStateError(self._study.name, f"case {index + 1} is out of range 1..{len(self._queries)}")
         return self._queries[index]
+
+    def _stored_position(self) -> int | None:
+        """The position stored by this reader's last move on any machine, if it still fits the list."""
+        with self._store.read() as s:
+            stored = s.scalar(select(Reader.last_seq).where(Reader.id == self._reader.id))
+        return stored if stored is not None and 0 <= stored <= len(self._queries) else None
 
     def _refresh_votes(self) -> None:
         """Load this reader's latest vote per query, to resume where they left off."""

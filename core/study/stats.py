@@ -8,6 +8,9 @@ Counting rules (the same for every number here):
   both showings); they are left out of ratios, tests, agreement and worth, so no case
   weighs double.
 * Overall = all counted queries of all readers pooled, as in the paper's Overall row.
+* Confidence (when the study asks for it): the mean rating of the counted votes, per reader
+  and Overall, in total and split by the candidate the vote chose (how sure readers were
+  when they picked the original versus a restoration).
 
 Libraries: Wilson intervals from statsmodels ``proportion_confint(method="wilson")``;
 chi-square goodness-of-fit against uniform from scipy (candidates: a test against chance;
@@ -49,6 +52,7 @@ class CountedVote:
     pane_index: int
     repeat_of: int | None = None  # query id of the first showing, for a QC repeat
     decision_ms: int | None = None
+    confidence: int | None = None  # 1-5 when the reader rated it
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,17 @@ class Row:
     n: int
     cells: list[Cell]  # one per candidate, in column order
     median_decision_s: float | None
+
+
+@dataclass(frozen=True)
+class ConfidenceRow:
+    """Mean confidence of one reader's (or all readers') counted votes that carry a rating."""
+
+    reader: str  # reader name, or "Overall"
+    n: int  # counted votes with a rating
+    mean: float | None
+    by_candidate: list[float | None]  # mean rating of the votes that chose each candidate (column order)
+    counts: list[int]  # how many rated votes chose each candidate
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,7 @@ class StudyStats:
     worth: list[float] | None  # Plackett-Luce top-1 worth per candidate, sums to 1
     restored_share: Cell  # share of counted queries won by anything but the original
     notes: list[str] = field(default_factory=list)
+    confidence: list[ConfidenceRow] = field(default_factory=list)  # per reader, then Overall; empty if unrated
 
     @property
     def overall(self) -> Row:
@@ -164,6 +180,20 @@ def plackett_luce_worth(votes: list[CountedVote], n_candidates: int) -> list[flo
     return [float(w) for w in worth / worth.sum()]
 
 
+def confidence_rows(readers: list[str], counted: list[CountedVote], n_candidates: int) -> list[ConfidenceRow]:
+    """Mean confidence per reader and Overall, in total and by chosen candidate; [] when no vote is rated."""
+    rated = [v for v in counted if v.confidence is not None]
+    if not rated:
+        return []
+    rows = []
+    for name, subset in [(r, [v for v in rated if v.reader == r]) for r in readers] + [("Overall", rated)]:
+        by_cand = [[v.confidence for v in subset if v.candidate == c] for c in range(n_candidates)]
+        rows.append(ConfidenceRow(name, len(subset), statistics.fmean(v.confidence for v in subset) if subset
+                                  else None, [statistics.fmean(c) if c else None for c in by_cand],
+                                  [len(c) for c in by_cand]))
+    return rows
+
+
 def compute_stats(study: str, kind: str, candidates: list[str], specs: list[str], readers: list[str],
                   votes: list[CountedVote]) -> StudyStats:
     """All statistics from the latest vote of every query (QC repeats included, used as documented)."""
@@ -191,6 +221,7 @@ def compute_stats(study: str, kind: str, candidates: list[str], specs: list[str]
         goodness_of_fit([int(c) for c in np.bincount([v.pane_index for v in counted], minlength=n_cand)]),
         agreement(counted, n_cand), consistency, plackett_luce_worth(counted, n_cand),
         wilson(sum(c.count for c in overall.cells[1:]), overall.n), notes,
+        confidence_rows(readers, counted, n_cand),
     )
 
 
@@ -202,13 +233,14 @@ def latest_votes(store: Store, study: str | int) -> list[CountedVote]:
     positions = {c.id: c.position for c in info.candidates}
     with store.read() as s:
         rows = s.execute(
-            select(Vote.assignment_id, Vote.candidate_id, Vote.pane_index, Vote.decision_ms, Assignment.reader_id,
-                   Assignment.case_id, Assignment.repeat_of_id)
+            select(Vote.assignment_id, Vote.candidate_id, Vote.pane_index, Vote.decision_ms, Vote.confidence,
+                   Assignment.reader_id, Assignment.case_id, Assignment.repeat_of_id)
             .join(Assignment, Vote.assignment_id == Assignment.id)
             .where(Assignment.study_id == info.id).order_by(Vote.voted_at, Vote.id)).all()
     latest = {}
-    for a_id, cand_id, pane, ms, reader_id, case_id, repeat_of in rows:
-        latest[a_id] = CountedVote(readers[reader_id], cases[case_id], a_id, positions[cand_id], pane, repeat_of, ms)
+    for a_id, cand_id, pane, ms, confidence, reader_id, case_id, repeat_of in rows:
+        latest[a_id] = CountedVote(readers[reader_id], cases[case_id], a_id, positions[cand_id], pane, repeat_of, ms,
+                                   confidence)
     return list(latest.values())
 
 
@@ -263,5 +295,18 @@ def summary_text(stats: StudyStats) -> str:
     for c in stats.consistency:
         if c.pairs:
             out.append(f"QC consistency {c.reader}: {c.agreeing}/{c.pairs} repeats answered alike")
+    out += [f"Mean confidence {line}" for line in confidence_lines(stats)]
     out += [f"Note: {n}" for n in stats.notes]
     return "\n".join(out)
+
+
+def confidence_lines(stats: StudyStats) -> list[str]:
+    """One line per reader and Overall: "MD I: 3.8 (n=12; Original 3.0, CLAHE 4.1, ...)"."""
+    out = []
+    for row in stats.confidence:
+        if row.mean is None:
+            continue
+        parts = [f"{name} {mean:.1f}" for name, mean in zip(stats.candidates, row.by_candidate, strict=True)
+                 if mean is not None]
+        out.append(f"{row.reader}: {row.mean:.2f} (n={row.n}; {', '.join(parts)})")
+    return out

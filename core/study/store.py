@@ -92,6 +92,8 @@ class Study(Base):
     seed: Mapped[int] = mapped_column(BigInteger)
     presentation_size: Mapped[int] = mapped_column(Integer)
     pane_labels: Mapped[str] = mapped_column(String(10))  # letters | numbers
+    # Readers rate their confidence (1-5) with every vote (migration 0002; older studies: no).
+    ask_confidence: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     segmenter_sha256: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -144,6 +146,10 @@ class Reader(Base):
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(100))
     seed: Mapped[int] = mapped_column(BigInteger)  # drew this reader's case order and pane orders
+    # Where the reader last was (0-based query, or the list's length: past the end), kept in the database
+    # so that reading resumes there on any workstation (migration 0002). None: never navigated.
+    last_seq: Mapped[int | None] = mapped_column(Integer)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     study: Mapped[Study] = relationship(back_populates="readers")
 
@@ -251,6 +257,11 @@ class Store:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None for a server."""
+        return _sqlite_path(self.url)
 
     @property
     def display_url(self) -> str:
