@@ -4,6 +4,11 @@ Only the viewer is built at start-up; the reader and administration pages (which
 study engine) are built the first time they are opened, so the window shows fast. In
 reader mode everything that could identify a pane's source is hidden: the file list,
 the viewer's info panel, status messages from other pages.
+
+While a reading session is open the window is locked in reader mode: the viewer,
+administration and statistics (and opening files, which shows the viewer) are disabled in
+the menus, the mode bar and their shortcuts, so a reader cannot glance at results or file
+names mid-study. "End reading session" (with a confirmation) unlocks it.
 """
 
 from __future__ import annotations
@@ -75,9 +80,10 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&File")
         act = menu.addAction("&Open files…", self.open_files_dialog)
         act.setShortcut(QKeySequence.StandardKey.Open)
-        menu.addAction("Open &folder…", self.open_folder_dialog)
+        folder = menu.addAction("Open &folder…", self.open_folder_dialog)
         self.recent_menu = menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.open_actions = [act, folder, self.recent_menu.menuAction()]  # they show the viewer: locked in reading
         menu.addSeparator()
         act = menu.addAction("&Quit", self.close)
         act.setShortcut(QKeySequence.StandardKey.Quit)
@@ -105,6 +111,10 @@ class MainWindow(QMainWindow):
         self.mode_actions[VIEWER].setShortcut(QKeySequence("Ctrl+Shift+V"))
         self.mode_actions[READER].setShortcut(QKeySequence("Ctrl+Shift+R"))
         self.mode_actions[ADMIN].setShortcut(QKeySequence("Ctrl+Shift+A"))
+        self.mode_menu.addSeparator()
+        self.end_session_action = self.mode_menu.addAction("&End reading session…", self.end_reading_session)
+        self.end_session_action.setShortcut(QKeySequence("Ctrl+Shift+E"))
+        self.end_session_action.setEnabled(False)
 
     def _add_page(self, mode: str, page: QWidget) -> None:
         self._pages[mode] = page
@@ -118,6 +128,7 @@ class MainWindow(QMainWindow):
 
                 page = ReaderPage(self.database, service=self.service)
                 page.status.connect(lambda m: self._page_status(READER, m))
+                page.sessionChanged.connect(self._update_lock)
             else:
                 from app.admin.page import AdminPage
 
@@ -130,10 +141,31 @@ class MainWindow(QMainWindow):
     def mode(self) -> str:
         return self._mode
 
+    def reading_locked(self) -> bool:
+        """A reading session is open: only reader mode is reachable until it is ended."""
+        reader = self._pages.get(READER)
+        return reader is not None and reader.in_session()
+
+    def _update_lock(self) -> None:
+        locked = self.reading_locked()
+        for mode in (VIEWER, ADMIN):
+            self.mode_actions[mode].setEnabled(not locked)
+        for action in self.open_actions:
+            action.setEnabled(not locked)
+        self.end_session_action.setEnabled(locked)
+        if locked and self._mode != READER:
+            self._set_mode(READER)
+
+    def end_reading_session(self) -> bool:
+        """Ask, then end the open reading session (unlocking the other modes); returns whether it ended."""
+        reader = self._pages.get(READER)
+        return reader is None or reader.request_end()
+
     def set_mode(self, mode: str) -> None:
         current = self._pages.get(self._mode)
         if mode != self._mode and current is not None and hasattr(current, "can_leave") and not current.can_leave():
             self.mode_actions[self._mode].setChecked(True)
+            self._page_status(self._mode, "End the reading session first (Mode ▸ End reading session).")
             return
         self._set_mode(mode)
 
@@ -149,15 +181,18 @@ class MainWindow(QMainWindow):
             page.activated()
 
     def open_reader(self, study_id: object = None, reader_id: object = None) -> None:
-        """Switch to reader mode, optionally on a given study and reader (from the admin page)."""
+        """Switch to reader mode, optionally on a given study and reader (from the admin page).
+
+        An open session is never replaced behind the reader's back: it must be ended first.
+        """
         self._set_mode(READER)
-        page = self._pages[READER]
-        if study_id is not None:
-            page.choose(study_id, reader_id)
+        if study_id is not None and not self.reading_locked():
+            self._pages[READER].choose(study_id, reader_id)
 
     def open_reader_named(self, study_name: str, reader: str) -> None:
         self._set_mode(READER)
-        self._pages[READER].choose_named(study_name, reader)
+        if not self.reading_locked():
+            self._pages[READER].choose_named(study_name, reader)
 
     def _page_status(self, mode: str, message: str) -> None:
         """Messages reach the status bar only from the page on screen (reader mode stays quiet)."""
@@ -172,7 +207,7 @@ class MainWindow(QMainWindow):
     # -- opening ---------------------------------------------------------------------------
 
     def open_paths(self, paths: list[str | Path]) -> workers.Task | None:
-        if not paths:
+        if not paths or self.reading_locked():  # it would show the viewer (file names) mid-study
             return None
         for p in paths:
             settings.add_recent(p)

@@ -1,4 +1,4 @@
-"""Small Qt helpers shared by the app: numpy <-> QImage, one-line error messages."""
+"""Small Qt helpers shared by the app: numpy <-> QImage, one-line error messages, yes/no questions."""
 
 from __future__ import annotations
 
@@ -63,3 +63,11 @@ def show_error(parent: QWidget | None, message: str, title: str = APP_NAME) -> N
     box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("errorDialog")
     box.open()
+
+
+def confirm(parent: QWidget | None, title: str, question: str) -> bool:
+    """A modal yes/no question, "No" by default (one place, so tests can answer it)."""
+    answer = QMessageBox.question(parent, title, question,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes

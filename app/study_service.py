@@ -87,6 +87,7 @@ class StudySpec:
     anchor_cases: int = 0
     qc_repeats: int = 0
     pane_labels: str = "letters"
+    ask_confidence: bool = False  # readers rate their confidence (1-5) before confirming
 
 
 Progress = Callable[[int, int], None]
@@ -94,9 +95,15 @@ Cancelled = Callable[[], bool]
 
 
 class ReadingHandle:
-    """One reader's session on one study (see the module docstring); methods block."""
+    """One reader's session on one study (see the module docstring); methods block.
+
+    Positions are 0-based queries, ``total`` being the end-of-list screen. Where the reader is
+    lives in the study database (not on this machine), so ``resume_position`` is the same on
+    every workstation.
+    """
 
     total: int
+    asks_confidence: bool = False  # every vote needs a confidence rating (1-5)
 
     def resume_position(self) -> int:
         raise NotImplementedError
@@ -107,7 +114,7 @@ class ReadingHandle:
     def case(self, position: int) -> CaseDisplay:
         raise NotImplementedError
 
-    def vote(self, position: int, pane: int, elapsed_ms: int) -> None:
+    def vote(self, position: int, pane: int, elapsed_ms: int, confidence: int | None = None) -> None:
         raise NotImplementedError
 
 
@@ -125,37 +132,29 @@ def _pct(x: float | None) -> str:
 class EngineReadingHandle(ReadingHandle):
     """A :class:`core.study.ReadingSession` seen through the page's eyes (pane indices only)."""
 
-    def __init__(self, session, position_key: str) -> None:  # session: core.study.ReadingSession
+    def __init__(self, session) -> None:  # session: core.study.ReadingSession
         self._session = session
-        self._key = position_key
         self.total = session.total
+        self.asks_confidence = session.asks_confidence
 
     def resume_position(self) -> int:
-        """Where this reader was last (a revisited earlier case), else the first unanswered case."""
-        from app import settings
-
-        first = self._session.first_unanswered()
-        first = self.total if first is None else first
-        try:
-            remembered = int(settings.value(self._key, str(first)))
-        except ValueError:
-            remembered = first
-        return remembered if 0 <= remembered <= first else first
+        """Where this reader last was on any machine (stored), else the first unanswered case."""
+        return self._session.position
 
     def remember_position(self, position: int) -> None:
-        from app import settings
-
-        settings.set_value(self._key, str(position))
+        """Store the reader's move in the study database (one small committed update)."""
+        self._session.move_to(position)
 
     def case(self, position: int) -> CaseDisplay:
         view = self._session.view(position)
         return CaseDisplay(images=[p.image for p in view.panes], position=position + 1, total=view.total,
                            disease_label=view.disease_label, previous_choice=view.chosen_index,
                            can_next=view.chosen is not None, question=self._session.question,
-                           labels=[p.label for p in view.panes])
+                           labels=[p.label for p in view.panes], ask_confidence=self.asks_confidence,
+                           previous_confidence=view.confidence)
 
-    def vote(self, position: int, pane: int, elapsed_ms: int) -> None:
-        self._session.vote(pane, index=position, elapsed_ms=elapsed_ms)
+    def vote(self, position: int, pane: int, elapsed_ms: int, confidence: int | None = None) -> None:
+        self._session.vote(pane, confidence, index=position, elapsed_ms=elapsed_ms)
 
     def progress(self) -> tuple[int, int]:
         return self._session.progress
@@ -191,29 +190,27 @@ class StudyService:
         store = self.store()
         out = []
         for summary in study.list_studies(store):
-            info = study.load_study(store, summary.name)
-            progress = {r.name: r for r in study.list_readers(store, info.id)}
-            cached, total = study.Renderer(info, study.RenditionCache(store.cache_dir)).cached_count()
-            readers = [ReaderSummary(r.name, r.name, progress[r.name].total, progress[r.name].done)
-                       for r in info.readers]
+            cached, total = study.rendition_status(store, summary.id)
+            readers = [ReaderSummary(r.name, r.name, r.total, r.done) for r in summary.reader_progress]
             design = {"split": "cases split between readers", "all": "every reader reads every case",
-                      "anchor": f"{info.anchor_cases} shared anchor cases + split blocks"}.get(info.design, info.design)
+                      "anchor": f"{summary.anchor_cases} shared anchor cases + split blocks"}.get(summary.design,
+                                                                                                  summary.design)
             facts = [
-                ("Type", f"{info.kind} preference"),
-                ("Cases", str(len(info.cases))),
-                ("Candidates", ", ".join(c.display_name for c in info.candidates)),
-                ("Readers", ", ".join(r.name for r in info.readers)),
-                ("Assignment", design + (f"; {info.qc_repeats} hidden QC repeat(s) per reader"
-                                         if info.qc_repeats else "")),
-                ("Disease label", "shown to readers" if info.show_label else "hidden"),
-                ("Presentation", f"{info.presentation_size} px, panes labelled with {info.pane_labels}"),
-                ("Seed", str(info.seed)),
+                ("Type", f"{summary.kind} preference"),
+                ("Cases", str(summary.cases)),
+                ("Candidates", ", ".join(summary.candidate_names)),
+                ("Readers", ", ".join(r.name for r in summary.reader_progress)),
+                ("Assignment", design + (f"; {summary.qc_repeats} hidden QC repeat(s) per reader"
+                                         if summary.qc_repeats else "")),
+                ("Disease label", "shown to readers" if summary.show_label else "hidden"),
+                ("Confidence", "rated 1–5 with every answer" if summary.ask_confidence else "not asked"),
+                ("Presentation", f"{summary.presentation_size} px, panes labelled with {summary.pane_labels}"),
+                ("Seed", str(summary.seed)),
                 ("Votes", str(summary.votes)),
                 ("Database", store.display_url),
             ]
-            out.append(StudySummary(info.id, info.name, info.kind, len(info.cases),
-                                    [c.display_name for c in info.candidates], readers, cached == total,
-                                    (cached, total), facts))
+            out.append(StudySummary(summary.id, summary.name, summary.kind, summary.cases,
+                                    list(summary.candidate_names), readers, cached == total, (cached, total), facts))
         return out
 
     # -- reading ---------------------------------------------------------------------------
@@ -221,9 +218,7 @@ class StudyService:
     def open_reading(self, study_id: object, reader_id: object) -> ReadingHandle:
         study = _engine()
         store = self.store()
-        session = study.ReadingSession(store, study_id, str(reader_id))
-        key = f"reader/position/{store.display_url}/{study_id}/{reader_id}"
-        return EngineReadingHandle(session, key)
+        return EngineReadingHandle(study.ReadingSession(store, study_id, str(reader_id)))
 
     # -- administration --------------------------------------------------------------------
 
@@ -234,8 +229,15 @@ class StudyService:
             name=spec.name, cases=study.read_cases(spec.source),
             candidates=study.parse_candidates(candidates, study.installed_default_iterations()),
             readers=spec.readers, kind=spec.kind, design=spec.design, anchor_cases=spec.anchor_cases,
-            qc_repeats=spec.qc_repeats, seed=spec.seed, show_label=spec.show_label, pane_labels=spec.pane_labels)
+            qc_repeats=spec.qc_repeats, seed=spec.seed, show_label=spec.show_label, pane_labels=spec.pane_labels,
+            ask_confidence=spec.ask_confidence)
         return study.create_study(self.store(), core_spec, progress=progress).id
+
+    def import_votes(self, study_id: object, csv_path: Path) -> int:
+        """Merge another site's ``votes.csv`` into this study (all rows or none); returns how many."""
+        study = _engine()
+        store = self.store()
+        return study.import_votes(store, csv_path, study.load_study(store, study_id).name)
 
     def precompute(self, study_id: object, progress: Progress, cancelled: Cancelled) -> bool:
         """Render every pane picture; returns False when cancelled (what was made stays cached)."""
@@ -266,6 +268,12 @@ class StudyService:
         for c in stats.consistency:
             if c.pairs:
                 tests.append((f"QC consistency, {c.reader}", f"{c.agreeing}/{c.pairs} repeats answered alike"))
+        for row in stats.confidence:
+            if row.mean is not None:
+                parts = [f"{name} {mean:.1f}" for name, mean in zip(stats.candidates, row.by_candidate, strict=True)
+                         if mean is not None]
+                tests.append((f"Mean confidence, {row.reader}", f"{row.mean:.2f} of 5 ({row.n} rated; when "
+                                                                f"choosing {', '.join(parts)})"))
         for r in stats.rows:
             if r.median_decision_s is not None:
                 tests.append((f"Median time to decide, {r.reader}", f"{r.median_decision_s:.1f} s"))

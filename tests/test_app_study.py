@@ -21,6 +21,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QAction  # noqa: E402
+from PySide6.QtWidgets import QMenu, QWidget  # noqa: E402
 
 from tests.app_helpers import click, make_stand_in_generators, settle, visible_texts  # noqa: E402
 
@@ -183,6 +185,20 @@ def _specs(database: str, study: str) -> list[str]:
         return [c.spec.spec for c in load_study(store, study).candidates]
 
 
+def _shown(widget: QWidget) -> bool:
+    """On screen, or a menu that opens from something on screen (a menu bar, a parent menu)."""
+    if widget.isVisible():
+        return True
+    return isinstance(widget, QMenu) and any(_shown(w) for w in widget.menuAction().associatedObjects()
+                                             if isinstance(w, QWidget))
+
+
+def _reachable(action: QAction) -> bool:
+    """Enabled and reachable by click or shortcut: its owner or one of its widgets is shown."""
+    owners = [w for w in [action.parent(), *action.associatedObjects()] if isinstance(w, QWidget)]
+    return action.isEnabled() and any(_shown(w) for w in owners)
+
+
 def test_blinding_audit_in_reader_mode(qtbot, demo) -> None:
     info, database, tmp = demo
     from core.study import load_study, open_store
@@ -215,6 +231,135 @@ def test_blinding_audit_in_reader_mode(qtbot, demo) -> None:
         qtbot.waitUntil(lambda: page.votes_pending() == 0 and page.view.showing_case(), timeout=30_000)
     assert win.windowTitle() == "R2C Review — Reader"
     assert not win.files_dock.isVisible() and not win.viewer.isVisible()
+    # Nothing reachable from reader mode opens the statistics, the administration or the viewer: every such
+    # action on a visible widget or menu is disabled (those on the hidden viewer page cannot fire at all).
+    opening = re.compile(r"statist|admin|viewer|open|export|import|compare", re.IGNORECASE)
+    actions = [a for a in win.findChildren(QAction) if opening.search(a.text().replace("&", ""))]
+    mode_and_file = {"Viewer", "Study administration", "Open files…", "Open folder…", "Open recent"}
+    assert mode_and_file <= {a.text().replace("&", "") for a in actions}
+    assert not [a.text() for a in actions if a.text().replace("&", "") in mode_and_file and a.isEnabled()]
+    assert not [a.text() for a in actions if _reachable(a)]
+    for mode in ("admin", "viewer"):
+        win.set_mode(mode)
+        qtbot.keyClick(win, Qt.Key.Key_A if mode == "admin" else Qt.Key.Key_V,
+                       Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    win.open_paths([tmp])
+    assert win.mode() == "reader" and page.in_session() and "admin" not in win._pages
+    assert win.end_session_action.isEnabled() and page.end_button.isVisible()
+    _close(qtbot, win)
+
+
+def test_reading_resumes_on_another_workstation(qtbot, demo, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The position lives in the study database: a second machine (own settings, own Store) resumes there."""
+    info, database, _tmp = demo
+    monkeypatch.setenv("R2C_SETTINGS_DIR", str(tmp_path / "machine-a"))
+    win = _window(qtbot, database)
+    page = _read_as(qtbot, win, info.study, "MD II")
+    view = page.view
+    start = page.position()
+    for _ in range(2):
+        qtbot.keyClick(view, Qt.Key.Key_B)
+        qtbot.keyClick(view, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: page.votes_pending() == 0 and view.showing_case(), timeout=30_000)
+    qtbot.keyClick(view, Qt.Key.Key_Left)  # back to the case just answered, then walk away
+    qtbot.waitUntil(lambda: view.showing_case() and page.position() == start + 1, timeout=20_000)
+    _close(qtbot, win)
+
+    monkeypatch.setenv("R2C_SETTINGS_DIR", str(tmp_path / "machine-b"))
+    from core.study import ReadingSession, open_store
+
+    with open_store(database) as other:  # what any other machine's engine sees
+        assert ReadingSession(other, info.study, "MD II").position == start + 1
+    win = _window(qtbot, database)
+    page = _read_as(qtbot, win, info.study, "MD II")
+    assert page.position() == start + 1 and page.view.progress.text() == f"{start + 2} / {page.handle().total}"
+    assert page.view.choice() == 1  # the answer given on machine A
+    _close(qtbot, win)
+    for ini in tmp_path.rglob("*.ini"):  # nothing about positions is kept per machine
+        assert "position" not in ini.read_text().lower()
+
+
+def test_service_lists_studies_through_the_public_api(demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One list_studies call plus rendition_status per study; the app never loads a whole study to list it."""
+    import core.study
+    from app.study_service import StudyService
+
+    info, database, _tmp = demo
+    calls = []
+    real_status = core.study.rendition_status
+
+    def status(store, study):
+        calls.append(study)
+        return real_status(store, study)
+
+    def no_load(*_args):
+        raise AssertionError("the app loaded a whole study to list it")
+
+    monkeypatch.setattr(core.study, "rendition_status", status)
+    monkeypatch.setattr(core.study, "load_study", no_load)
+    service = StudyService(database)
+    try:
+        studies = service.list_studies()
+    finally:
+        service.close()
+    demo_study = next(s for s in studies if s.name == info.study)
+    assert calls == [s.id for s in studies] and isinstance(demo_study.id, int)
+    assert demo_study.ready and demo_study.candidates == info.candidates
+    assert [r.name for r in demo_study.readers] == info.readers
+    assert ("Confidence", "not asked") in demo_study.facts
+
+
+def test_import_votes_from_a_copy_of_the_study(qtbot, demo, tmp_path: Path) -> None:
+    """Site A reads a copy of the demo study and exports; site B imports that votes.csv in the GUI."""
+    import threading
+
+    from core.study import ReadingSession, create_demo_study, export_study, list_readers, list_studies, open_store
+
+    info, _database, _tmp = demo
+    site_a, site_b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    for site in (site_a, site_b):  # the same phantoms, weights and settings: the same study (fingerprint)
+        assert create_demo_study(site, info.images.parent, precompute=False).name == info.study
+    with open_store(site_a) as store:
+        session = ReadingSession(store, info.study, "MD II")
+        for i in range(3):
+            session.vote("ABC"[i], index=i)
+        session.vote("D", index=0)  # an amendment travels too
+        votes_csv = export_study(store, info.study, tmp_path / "site-a").folder / "votes.csv"
+
+    win = _window(qtbot, site_b)
+    win.set_mode("admin")
+    admin = win.page("admin")
+    admin.select_study_named(info.study)
+    qtbot.waitUntil(lambda: admin.current_study() is not None and admin.current_study().name == info.study,
+                    timeout=30_000)
+    assert admin.import_button.isEnabled()
+    threads = []
+    real_import = admin.service.import_votes
+
+    def import_votes(study_id, path):
+        threads.append(threading.current_thread())
+        return real_import(study_id, path)
+
+    admin.service.import_votes = import_votes
+    admin.import_votes(votes_csv)
+    settle(qtbot)
+    qtbot.waitUntil(lambda: admin.import_note.text().startswith("Imported"), timeout=30_000)
+    assert admin.import_note.text() == "Imported 4 votes from votes.csv"
+    assert threads and threads[0] is not threading.main_thread()  # off the GUI thread
+    qtbot.waitUntil(lambda: admin.readers.item(1, 1) is not None and admin.readers.item(1, 1).text().startswith("3 /"),
+                    timeout=30_000)
+    with open_store(site_b) as store:
+        assert [(r.name, r.done) for r in list_readers(store, info.study)] == [("MD I", 0), ("MD II", 3)]
+
+    admin.import_votes(votes_csv)  # the same file again: refused, one line, nothing merged
+    settle(qtbot)
+    qtbot.waitUntil(lambda: "already in the database" in admin.import_note.text(), timeout=30_000)
+    message = admin.import_note.text()
+    assert "\n" not in message and message.startswith(str(votes_csv)) and "nothing imported" in message
+    assert admin.import_button.isEnabled()
+    with open_store(site_b) as store:
+        assert [s.votes for s in list_studies(store)] == [4]
     _close(qtbot, win)
 
 
@@ -266,7 +411,8 @@ def test_demo_window_flow(qtbot, demo, artifacts_dir: Path) -> None:
     _close(qtbot, win)
 
 
-def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path) -> None:
+def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from app.study_service import StudySpec
     from tests.app_helpers import write_test_png
 
@@ -279,7 +425,7 @@ def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path) 
     win.set_mode("admin")
     admin = win.page("admin")
     spec = StudySpec(name="Created in the GUI", source=cases, variants=[("r2c-q1", 2), ("histeq", None)],
-                     readers=["Dr A", "Dr B"], design="all", seed=7, pane_labels="numbers")
+                     readers=["Dr A", "Dr B"], design="all", seed=7, pane_labels="numbers", ask_confidence=True)
     admin.create_study(spec, precompute=True)
     qtbot.waitUntil(admin.precompute_running, timeout=60_000)
     qtbot.waitUntil(lambda: admin.precompute_bar.value() > 0 or not admin.precompute_running(), timeout=60_000)
@@ -297,6 +443,33 @@ def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path) 
     settle(qtbot)
     qtbot.waitUntil(lambda: admin.current_study().ready, timeout=30_000)
     assert admin.read_button.isEnabled()
+    assert ("Confidence", "rated 1–5 with every answer") in admin.current_study().facts
+
+    # Read one case of it: the confidence scale is there and its rating lands in the vote and the statistics.
+    win.open_reader(admin.current_study().id, "Dr A")
+    page = win.page("reader")
+    qtbot.waitUntil(page.view.showing_case, timeout=60_000)
+    settle(qtbot)
+    assert page.view.confidence_box.isVisible()
+    qtbot.keyClick(page.view, Qt.Key.Key_2)
+    qtbot.keyClick(page.view, Qt.Key.Key_Return)  # not rated yet: nothing happens
+    assert page.position() == 0 and page.votes_pending() == 0
+    qtbot.keyClick(page.view, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(page.view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: page.votes_pending() == 0 and page.position() == 1, timeout=30_000)
+    from core.study import open_store
+    from core.study.store import Vote
+
+    with open_store(database) as store, store.read() as s:
+        assert [(v.pane_index, v.confidence) for v in s.query(Vote)
+                .filter(Vote.assignment.has(study_id=admin.current_study().id))] == [(1, 4)]
+    monkeypatch.setattr("app.reader.page.confirm", lambda *_a: True)
+    assert win.end_reading_session()
+    win.set_mode("admin")
+    admin.tabs.setCurrentWidget(admin.stats)
+    qtbot.waitUntil(lambda: admin.stats.stats() is not None and "Mean confidence, Dr A: 4.00"
+                    in admin.stats.tests.toPlainText(), timeout=30_000)
+    admin.tabs.setCurrentIndex(0)
 
     # A bad definition is refused in one line, and nothing is created.
     bad = tmp_path / "bad.csv"

@@ -106,6 +106,9 @@ class NewStudyDialog(QDialog):
         self.show_label = QCheckBox("Show each case's disease label to the readers")
         self.show_label.setChecked(True)
         form.addRow(self.show_label)
+        self.ask_confidence = QCheckBox("Readers also rate their confidence (1 to 5) before confirming")
+        self.ask_confidence.setObjectName("askConfidence")
+        form.addRow(self.ask_confidence)
         self.precompute = QCheckBox("Prepare the images right after creating the study")
         self.precompute.setChecked(True)
         form.addRow(self.precompute)
@@ -160,7 +163,8 @@ class NewStudyDialog(QDialog):
                          readers=readers, design=self.design.currentData(), seed=self.seed.value(),
                          show_label=self.show_label.isChecked(), kind=self.kind.currentData(),
                          anchor_cases=self.anchor.value() if self.design.currentData() == "anchor" else 0,
-                         qc_repeats=self.qc.value(), pane_labels=self.pane_labels.currentData())
+                         qc_repeats=self.qc.value(), pane_labels=self.pane_labels.currentData(),
+                         ask_confidence=self.ask_confidence.isChecked())
 
     def problem(self) -> str | None:
         """What is obviously missing (the engine checks the rest)."""

@@ -1,5 +1,6 @@
 """Study administration: the studies in the database, creating one, preparing its images
-(precompute, with progress and cancel), reader progress, and the statistics with export.
+(precompute, with progress and cancel), reader progress, merging votes read at another site,
+and the statistics with export.
 
 All engine work runs in workers through :class:`~app.study_service.StudyService`.
 """
@@ -116,9 +117,17 @@ class AdminPage(QWidget):
         self.readers.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.readers.verticalHeader().setVisible(False)
         rl.addWidget(self.readers)
+        self.import_note = QLabel()
+        self.import_note.setObjectName("importNote")
+        self.import_note.setWordWrap(True)
+        rl.addWidget(self.import_note)
+        self.import_button = QPushButton("Import votes…")
+        self.import_button.setToolTip("Merge the votes.csv another site exported from this same study")
+        self.import_button.clicked.connect(self.import_dialog)
         self.read_button = QPushButton("Read as the selected reader")
         self.read_button.clicked.connect(self._read_as)
         row = QHBoxLayout()
+        row.addWidget(self.import_button)
         row.addStretch(1)
         row.addWidget(self.read_button)
         rl.addLayout(row)
@@ -202,7 +211,7 @@ class AdminPage(QWidget):
             self.facts.removeRow(0)
         self.readers.setRowCount(0)
         enabled = study is not None
-        for w in (self.precompute_button, self.read_button, self.stats):
+        for w in (self.precompute_button, self.read_button, self.stats, self.import_button):
             w.setEnabled(enabled)
         if study is None:
             self.title.setText("No study selected" if self._studies else
@@ -303,6 +312,37 @@ class AdminPage(QWidget):
         else:
             self._failed(outcome)
         self.refresh()
+
+    # -- importing votes -------------------------------------------------------------------
+
+    def import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import votes from another site", "", "Votes (*.csv)")
+        if path:
+            self.import_votes(Path(path))
+
+    def import_votes(self, csv_path: Path) -> workers.Task | None:
+        """Merge ``csv_path`` into the selected study in a worker (all rows or none)."""
+        study = self.current_study()
+        if study is None:
+            return None
+        sid = study.id
+        self.import_button.setEnabled(False)
+        self.import_note.setText(f"Importing votes from {csv_path.name}…")
+        return workers.submit(lambda ctx: self.service.import_votes(sid, csv_path), owner=self,
+                              name="Importing votes", done=lambda n: self._imported(n, csv_path),
+                              failed=self._import_failed)
+
+    def _imported(self, count: int, csv_path: Path) -> None:
+        self.import_button.setEnabled(True)
+        message = f"Imported {count} vote{'s' if count != 1 else ''} from {csv_path.name}"
+        self.import_note.setText(message)
+        self.status.emit(message)
+        self.refresh()  # reader progress, vote count and (on its tab) the statistics change
+
+    def _import_failed(self, message: str) -> None:
+        self.import_button.setEnabled(self.current_study() is not None)
+        self.import_note.setText(message)
+        self._failed(message)
 
     # -- statistics ------------------------------------------------------------------------
 

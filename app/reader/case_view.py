@@ -4,6 +4,11 @@ Panes carry neutral labels only (1..N or A..E, as the study says): no window/lev
 sizes (see :class:`~app.viewer.grid.PaneGrid`), identical rendering. All panes of a case
 are set in one go and painted in the same frame, so none appears before the others.
 Vote: click a pane (or press its number, or its letter), then Enter or "Confirm".
+
+When the study asks for it, a 1-5 confidence scale sits below the panes: one control for the
+case (never per pane), starting empty every time so it suggests nothing, and confirming waits
+until it is set. Keyboard: Ctrl+1 … Ctrl+5 set it (plain digits already choose panes), Up and
+Down step it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import numpy as np
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -28,6 +34,7 @@ from app.viewer.pane import ImagePane
 from app.viewer.state import PaneImage
 
 QUESTION = "Which image would you prefer for diagnosis?"
+CONFIDENCE_LEVELS = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class CaseDisplay:
     can_next: bool = False  # moving forward is allowed (the case was answered already)
     question: str = QUESTION
     labels: list[str] | None = None  # neutral pane labels ("A", "B"... or "1", "2"...); default numbers
+    ask_confidence: bool = False  # the study wants a 1-5 confidence rating with the vote
+    previous_confidence: int | None = None  # the rating given with ``previous_choice``
 
     def pane_labels(self) -> list[str]:
         return list(self.labels) if self.labels else [str(i + 1) for i in range(len(self.images))]
@@ -59,7 +68,7 @@ def _as_display(image: np.ndarray) -> np.ndarray:
 class CaseView(QWidget):
     """See the module docstring."""
 
-    confirmed = Signal(int, int)  # pane index, milliseconds from display to confirmation
+    confirmed = Signal(int, int, object)  # pane index, ms from display to confirmation, confidence or None
     previousRequested = Signal()
     nextRequested = Signal()
 
@@ -68,6 +77,7 @@ class CaseView(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._case: CaseDisplay | None = None
         self._choice: int | None = None
+        self._confidence: int | None = None
         self._clock = QElapsedTimer()
         self.link = LinkGroup(self)
         self._blank_timer = QTimer(self)
@@ -115,7 +125,36 @@ class CaseView(QWidget):
         bottom.addStretch(1)
         bottom.addWidget(self.choice_label)
         bottom.addWidget(self.confirm_button)
+        layout.addWidget(self._build_confidence())
         layout.addLayout(bottom)
+
+    def _build_confidence(self) -> QWidget:
+        """The 1-5 scale: one row of equal buttons with neutral end labels, hidden unless the study asks."""
+        box = self.confidence_box = QWidget()
+        box.setObjectName("confidenceBox")
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        row.addWidget(QLabel("How confident are you in this choice?  (Ctrl+1 – Ctrl+5)"))
+        row.addWidget(QLabel("1 = not at all"))
+        self.confidence_group = QButtonGroup(self)
+        self.confidence_group.setExclusive(True)
+        self.confidence_buttons: list[QPushButton] = []
+        for level in CONFIDENCE_LEVELS:
+            b = QPushButton(str(level))
+            b.setObjectName(f"confidence{level}")
+            b.setAccessibleName(f"Confidence {level} of {CONFIDENCE_LEVELS[-1]}")
+            b.setCheckable(True)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the view (see keyPressEvent)
+            b.setFixedWidth(40)
+            self.confidence_group.addButton(b, level)
+            self.confidence_buttons.append(b)
+            row.addWidget(b)
+        self.confidence_group.idClicked.connect(self.set_confidence)
+        row.addWidget(QLabel("5 = completely"))
+        row.addStretch(1)
+        box.setVisible(False)
+        return box
 
     def _button(self, text: str, slot) -> QPushButton:
         b = QPushButton(text)
@@ -133,6 +172,12 @@ class CaseView(QWidget):
 
     def choice(self) -> int | None:
         return self._choice
+
+    def confidence(self) -> int | None:
+        return self._confidence
+
+    def asks_confidence(self) -> bool:
+        return bool(self._case and self._case.ask_confidence)
 
     def show_case(self, case: CaseDisplay, blank_ms: int = 0) -> None:
         """Show a case, after a blank screen of ``blank_ms`` if asked."""
@@ -158,8 +203,11 @@ class CaseView(QWidget):
         self.progress.setText(f"{case.position} / {case.total}")
         self.prev_button.setEnabled(case.position > 1)
         self.next_button.setEnabled(case.can_next and case.position < case.total)
-        self._set_choice(case.previous_choice)
+        self.confidence_box.setVisible(case.ask_confidence)
         self.stack.setCurrentWidget(self.grid)
+        self._confidence = None
+        self._set_choice(case.previous_choice)
+        self.set_confidence(case.previous_confidence if case.ask_confidence else None)
         self.setFocus()
         self._clock.start()
 
@@ -170,6 +218,8 @@ class CaseView(QWidget):
         self._choice = None  # nothing is chosen while nothing is shown
         for pane in self.grid.panes():
             pane.set_selected(False)
+        self.set_confidence(None)
+        self.confidence_box.setVisible(False)
         self.confirm_button.setEnabled(False)
         self.choice_label.setText("")
 
@@ -187,11 +237,33 @@ class CaseView(QWidget):
         self._choice = index if index is not None and 0 <= index < count else None
         for i, pane in enumerate(self.grid.panes()):
             pane.set_selected(i == self._choice)
-        self.confirm_button.setEnabled(self._choice is not None)
+        self._update_prompt()
+
+    def set_confidence(self, level: int | None) -> None:
+        """Set the rating (None clears it); ignored while no case is shown or the study does not ask."""
+        if level is not None and (level not in CONFIDENCE_LEVELS or not self.showing_case()
+                                  or not self.asks_confidence()):
+            return
+        self._confidence = level
+        self.confidence_group.setExclusive(False)  # an exclusive group cannot uncheck its last button
+        for b in self.confidence_buttons:
+            b.setChecked(self.confidence_group.id(b) == level)
+        self.confidence_group.setExclusive(True)
+        self._update_prompt()
+
+    def _update_prompt(self) -> None:
+        """Confirm is possible once a pane is chosen (and rated, when asked); the hint says what is missing."""
+        missing_rating = self.asks_confidence() and self._confidence is None
+        self.confirm_button.setEnabled(self._choice is not None and not missing_rating)
         labels = self._case.pane_labels() if self._case else []
         keys = f"{labels[0]}–{labels[-1]}" if labels else ""
-        self.choice_label.setText(f"Your choice: image {labels[self._choice]}" if self._choice is not None
-                                  else f"Click an image or press {keys}")
+        if self._choice is None:
+            text = f"Click an image or press {keys}"
+        elif missing_rating:
+            text = f"Your choice: image {labels[self._choice]} — now rate your confidence"
+        else:
+            text = f"Your choice: image {labels[self._choice]}"
+        self.choice_label.setText(text)
 
     def select(self, index: int) -> None:
         if self.showing_case():
@@ -203,13 +275,25 @@ class CaseView(QWidget):
             self.setFocus()
 
     def confirm(self) -> None:
-        if self.showing_case() and self._choice is not None:
-            self.confirmed.emit(self._choice, int(self._clock.elapsed()))
+        if self.showing_case() and self.confirm_button.isEnabled():
+            self.confirmed.emit(self._choice, int(self._clock.elapsed()),
+                                self._confidence if self.asks_confidence() else None)
+
+    def _step_confidence(self, step: int) -> None:
+        if self._confidence is None:  # from empty, Up starts at the bottom and Down at the top: no default
+            self.set_confidence(CONFIDENCE_LEVELS[0] if step > 0 else CONFIDENCE_LEVELS[-1])
+        else:
+            self.set_confidence(min(max(self._confidence + step, CONFIDENCE_LEVELS[0]), CONFIDENCE_LEVELS[-1]))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key = event.key()
         labels = [label.upper() for label in self._case.pane_labels()] if self._case else []
-        if Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if ctrl and Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+            self.set_confidence(key - Qt.Key.Key_0)
+        elif key in (Qt.Key.Key_Up, Qt.Key.Key_Down) and self.asks_confidence():
+            self._step_confidence(1 if key == Qt.Key.Key_Up else -1)
+        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
             self.select(key - Qt.Key.Key_1)
         elif event.text().upper() in labels and not event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier:
             self.select(labels.index(event.text().upper()))

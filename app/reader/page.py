@@ -1,9 +1,14 @@
 """Reader mode: pick who you are and the study, then answer its queries one by one, blinded.
 
-Everything the study engine does (opening the session, reading renditions, storing votes)
-runs in workers through :mod:`app.study_service`. The next case is prefetched while the
-reader looks at the current one, so it appears at once after a vote. Votes are written in
-order; a failed write puts the reader back on that case with a one-line message.
+Everything the study engine does (opening the session, reading renditions, storing votes
+and where the reader is) runs in workers through :mod:`app.study_service`. The next case is
+prefetched while the reader looks at the current one, so it appears at once after a vote.
+Votes and moves are written in order on one serial worker; a failed vote puts the reader
+back on that case with a one-line message. The reader's position is kept in the study
+database, so reading resumes where it stopped on any workstation.
+
+While a session is open the main window is locked in reader mode (blinding: no results, no
+file names); leaving it takes "End reading session" and a confirmation.
 Nothing on this page names a candidate: panes are numbered, messages are neutral.
 """
 
@@ -26,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import settings, workers
-from app.qt_util import show_error
+from app.qt_util import confirm, show_error
 from app.reader.case_view import CaseDisplay, CaseView
 from app.study_service import ReadingHandle, StudyService, StudySummary
 
@@ -49,7 +54,7 @@ class ReaderPage(QWidget):
         self._handle: ReadingHandle | None = None
         self._position = 0
         self._cases: dict[int, CaseDisplay] = {}
-        self._choices: dict[int, int] = {}  # this session's latest choice per position (pane index)
+        self._choices: dict[int, tuple[int, int | None]] = {}  # this session's latest (pane, confidence) per case
         self._loading: dict[int, workers.Task] = {}
         self._want: int | None = None  # position waiting for its images
         self._pending_votes = 0
@@ -114,10 +119,11 @@ class ReaderPage(QWidget):
         self.view.confirmed.connect(self._vote)
         self.view.previousRequested.connect(lambda: self.go_to(self._position - 1))
         self.view.nextRequested.connect(lambda: self.go_to(self._position + 1))
-        self.pause_button = QPushButton("Pause (continue later)")
-        self.pause_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.pause_button.clicked.connect(self.stop)
-        self.view.bottom.insertWidget(0, self.pause_button)
+        self.end_button = QPushButton("End reading session…")
+        self.end_button.setObjectName("endSession")
+        self.end_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.end_button.clicked.connect(self.request_end)
+        self.view.bottom.insertWidget(0, self.end_button)
         self.stack.addWidget(self.view)
         self.reading = self.view
 
@@ -128,7 +134,8 @@ class ReaderPage(QWidget):
             self.refresh()
 
     def can_leave(self) -> bool:
-        return True  # votes are stored as they are cast; leaving just pauses
+        """Not while a session is open: it must be ended explicitly (see ``request_end``)."""
+        return self._handle is None
 
     def shutdown(self) -> None:
         for task in self._loading.values():
@@ -246,8 +253,20 @@ class ReaderPage(QWidget):
         self.sessionChanged.emit()
         self.go_to(handle.resume_position())
 
+    def request_end(self) -> bool:
+        """End the session after the reader confirms; returns whether it ended."""
+        if self._handle is None:
+            return True
+        if not confirm(self, "End reading session",
+                       "End this reading session?\n\nYour answers are saved. You can continue later, on this or "
+                       "another workstation, from the case you are on now."):
+            self.view.setFocus()
+            return False
+        self.stop()
+        return True
+
     def stop(self) -> None:
-        """Pause: back to the chooser (everything answered is stored already)."""
+        """End the session without asking: back to the chooser (answers and position are stored already)."""
         self.shutdown()
         self._handle = None
         self._cases.clear()
@@ -262,15 +281,15 @@ class ReaderPage(QWidget):
             return
         if position >= handle.total:
             self._position = handle.total
-            handle.remember_position(self._position)
+            self._remember(handle, self._position)
             self.view.show_message(f"All {handle.total} cases answered. Thank you!\n\n"
-                                   "Use ◀ Previous to review an answer, or Pause to leave.")
+                                   "Use ◀ Previous to review an answer, or End reading session to leave.")
             self.view.prev_button.setEnabled(True)
             self.view.progress.setText(f"{handle.total} / {handle.total}")
             return
         position = max(0, position)
         self._position = position
-        handle.remember_position(position)
+        self._remember(handle, position)
         case = self._cases.get(position)
         if case is not None:
             self.view.show_case(case, BLANK_MS if blank and self.blank_check.isChecked() else 0)
@@ -279,6 +298,11 @@ class ReaderPage(QWidget):
             self.view.show_message("")
             self._load(position)
         self._prefetch(position)
+
+    def _remember(self, handle: ReadingHandle, position: int) -> None:
+        """Store the move in the study database, in order with the votes (serial worker)."""
+        workers.submit(lambda ctx: handle.remember_position(position), owner=self, name="Saving the position",
+                       serial=True, failed=lambda m: log.warning("position %d not saved: %s", position + 1, m))
 
     def _load(self, position: int) -> None:
         if position in self._loading or position in self._cases or self._handle is None:
@@ -302,7 +326,8 @@ class ReaderPage(QWidget):
         if handle is not self._handle:
             return
         if position in self._choices:
-            case = replace(case, previous_choice=self._choices[position], can_next=True)
+            choice, confidence = self._choices[position]
+            case = replace(case, previous_choice=choice, previous_confidence=confidence, can_next=True)
         self._cases[position] = case
         if self._want == position and self._position == position:
             self._want = None
@@ -317,7 +342,7 @@ class ReaderPage(QWidget):
             self.view.show_message(text)
             show_error(self, text)
 
-    def _vote(self, choice: int, elapsed_ms: int) -> None:
+    def _vote(self, choice: int, elapsed_ms: int, confidence: int | None = None) -> None:
         handle, position = self._handle, self._position
         if handle is None:
             return
@@ -325,9 +350,10 @@ class ReaderPage(QWidget):
         # The answered case changes (its stored choice): drop it so a revisit reloads it, and remember the
         # choice here so that a revisit before the write lands still shows it.
         self._cases.pop(position, None)
-        self._choices[position] = choice
-        workers.submit(lambda ctx: handle.vote(position, choice, elapsed_ms), owner=self, name="Saving the answer",
-                       serial=True, done=lambda _r: self._voted(), failed=lambda m: self._vote_failed(position, m))
+        self._choices[position] = (choice, confidence)
+        workers.submit(lambda ctx: handle.vote(position, choice, elapsed_ms, confidence), owner=self,
+                       name="Saving the answer", serial=True, done=lambda _r: self._voted(),
+                       failed=lambda m: self._vote_failed(position, m))
         self.go_to(position + 1, blank=True)
 
     def _voted(self) -> None:
