@@ -411,7 +411,7 @@ def test_demo_window_flow(qtbot, demo, artifacts_dir: Path) -> None:
     _close(qtbot, win)
 
 
-def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path,
+def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path, artifacts_dir: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from app.study_service import StudySpec
     from tests.app_helpers import write_test_png
@@ -452,6 +452,9 @@ def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path,
     settle(qtbot)
     assert page.view.confidence_box.isVisible()
     qtbot.keyClick(page.view, Qt.Key.Key_2)
+    qtbot.wait(50)  # let the layout follow the new prompt before the screenshot
+    (artifacts_dir / "screenshots").mkdir(exist_ok=True)
+    win.grab().save(str(artifacts_dir / "screenshots" / "reader_confidence.png"))
     qtbot.keyClick(page.view, Qt.Key.Key_Return)  # not rated yet: nothing happens
     assert page.position() == 0 and page.votes_pending() == 0
     qtbot.keyClick(page.view, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
@@ -502,6 +505,9 @@ def test_new_study_dialog_collects_a_spec(qtbot, tmp_path: Path, monkeypatch: py
     spec = dialog.spec()
     assert spec.variants == [("r2c-q1", None)]  # only installed generators are offered checked
     assert (spec.readers, spec.design, spec.anchor_cases, spec.qc_repeats) == (["MD I", "MD II"], "anchor", 3, 2)
+    assert spec.ask_confidence is False  # off unless asked for
+    dialog.ask_confidence.setChecked(True)
+    assert dialog.spec().ask_confidence is True
     disabled = [dialog.variants.item(i) for i in range(dialog.variants.count())
                 if not dialog.variants.item(i).flags() & Qt.ItemFlag.ItemIsEnabled]
     assert len(disabled) == 4 and all("not installed" in item.text() for item in disabled)
