@@ -181,3 +181,19 @@ def test_segmenter_step_lowers_loss_and_resumes_exactly(tmp_path: Path) -> None:
 
 def test_labeled_image_record_has_a_name() -> None:
     assert LabeledImage(Path("/x/covid_1.png"), 1, "p", "s").name == "covid_1.png"
+
+
+def test_segmenter_fine_tunes_from_a_model_file_at_another_size(tmp_path: Path) -> None:
+    from tests.engine_helpers import make_segmenter_file
+
+    pairs = _tiny_seg(tmp_path)
+    start = make_segmenter_file(tmp_path, seed=11)
+    trainer = SegTrainer(SegConfig(epochs=1, batch_size=2, size=96, init_from=str(start)), pairs, tmp_path / "ft",
+                         CPU)
+    from core.weights.model_file import load_state
+
+    state, _ = load_state(start)
+    for key, value in trainer.model.state_dict().items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
+    x, _ = trainer.batch(0)
+    assert x.shape[-1] == 96

@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--lr", type=float, default=1e-3)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--max-steps", type=int, default=None)
+    s.add_argument("--size", type=int, default=256, help="input size (square)")
+    s.add_argument("--init-from", type=Path, default=None, help="segmenter model file to fine-tune from")
     s.add_argument("--exclude", default="v7covid", help="comma-separated datasets kept apart (other mask convention)")
     s.add_argument("--device", default=None)
     s.add_argument("--threads", type=int, default=None)
@@ -108,8 +110,9 @@ def _train_seg(args: argparse.Namespace) -> int:
     from core.train.seg import SegConfig, run_seg_training
 
     _threads(args)
-    config = SegConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                       exclude=tuple(x for x in args.exclude.split(",") if x))
+    config = SegConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, size=args.size,
+                       exclude=tuple(x for x in args.exclude.split(",") if x),
+                       init_from=str(args.init_from) if args.init_from else None)
     trainer = run_seg_training(config, args.data, args.run, pick_device(args.device), max_steps=args.max_steps)
     print(f"{args.run}: step {trainer.step} of {trainer.total_steps}; model file in {args.run / 'model'}")
     return 0

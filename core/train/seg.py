@@ -50,6 +50,7 @@ class SegConfig:
     test_fraction: float = 0.2
     exclude: tuple[str, ...] = ("v7covid",)
     checkpoint_every: int = 50
+    init_from: str | None = None  # a segmenter model file to fine-tune (e.g. at a larger size)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -77,7 +78,13 @@ class SegTrainer:
             raise TrainingError(run_dir, "no training pairs")
         self.config, self.run_dir, self.device = config, Path(run_dir), device
         torch.manual_seed(config.seed)
-        self.model = build_segmenter().to(device)
+        self.model = build_segmenter()
+        if config.init_from:
+            from core.weights.model_file import load_into, load_state
+
+            state, _ = load_state(config.init_from)
+            load_into(self.model, state, config.init_from)
+        self.model.to(device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.dice = smp.losses.DiceLoss(mode="binary", from_logits=True)
         size = config.size
