@@ -150,12 +150,17 @@ class Restorer:
         variant_id: str | None = None,
         iterations: int | None = None,
         weights: str | Path | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         progress: Progress | None = None,
         cancelled: Cancelled | None = None,
     ) -> list[Restoration]:
-        """Restore display images (H x W in [0, 1]); ``iterations`` defaults to the manifest's."""
+        """Restore display images (H x W in [0, 1]); ``iterations`` defaults to the manifest's.
+
+        ``batch_size`` defaults to 8 on a GPU and 1 on the CPU, where larger batches are slower
+        per image (benchmarks/bench_generators.py: activations stop fitting in cache).
+        """
         loaded = self.generator(variant_id, weights)
+        batch_size = batch_size or (8 if loaded.device.type == "cuda" else 1)
         n_iter = iterations if iterations is not None else loaded.manifest.default_iterations
         if not 1 <= n_iter <= MAX_ITERATIONS:
             raise WeightsError(None, f"iterations must be between 1 and {MAX_ITERATIONS}, got {n_iter}")

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--all-iterations", action="store_true", help="also write the image after every pass")
     r.add_argument("--original-size", action="store_true", help="resize the result back to the input's size")
-    r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--batch-size", type=int, default=None, help="images per forward pass (default: 8 on GPU, 1 on CPU)")
     r.add_argument("--device", default=None)
     r.set_defaults(handler=_restore)
 
@@ -137,9 +137,11 @@ def _restore(args: argparse.Namespace) -> int:
     vid = args.variant or loaded.manifest.variant_id
     rows: list[dict] = []
     with _progress(len(xrays), f"restore {vid}") as bar:
-        for start in range(0, len(xrays), args.batch_size):
-            chunk = xrays[start : start + args.batch_size]
-            results = restorer.restore_many([x.display for x in chunk], args.variant, args.iterations, args.weights)
+        step = args.batch_size or (8 if restorer.device.type == "cuda" else 1)
+        for start in range(0, len(xrays), step):
+            chunk = xrays[start : start + step]
+            results = restorer.restore_many([x.display for x in chunk], args.variant, args.iterations, args.weights,
+                                            batch_size=step)
             for xr, res in zip(chunk, results, strict=True):
                 stem = _unique_stem(xr.source.stem, used)
                 passes = range(1, res.iterations + 1) if args.all_iterations else [res.iterations]

@@ -155,7 +155,7 @@ class Renderer:
     """
 
     def __init__(self, study: StudyInfo, cache: RenditionCache, restorer: Restorer | None = None,
-                 segmenter: Segmenter | None = None, batch_size: int = 8,
+                 segmenter: Segmenter | None = None, batch_size: int | None = None,
                  loader: Callable[[Path], np.ndarray] | None = None) -> None:
         self.study = study
         self.cache = cache
