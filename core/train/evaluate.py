@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ def classification_metrics(y_true: list[int], y_pred: list[int]) -> dict[str, fl
         "f1": float(f1_score(y_true, y_pred, **zero)),
         "f2": float(fbeta_score(y_true, y_pred, beta=2, **zero)),
     }
+
+
+def _bar(items: list, desc: str):  # noqa: ANN202 - a tqdm iterator
+    from tqdm import tqdm
+
+    return tqdm(items, desc=f"evaluate {desc}", file=sys.stderr, disable=len(items) < 2, dynamic_ncols=True)
 
 
 def _mean(values: list[float]) -> float:
@@ -114,7 +121,7 @@ def evaluate_segmenter(masks_dir: Path, seg_weights: Path | None, device: torch.
         split_fraction = segmenter.manifest.provenance.get("config", {}).get("test_fraction", 0.2)
         _, standard = split_masks(standard, split_fraction, seed)
     results: dict[str, list[tuple[float, float]]] = {}
-    for pair in standard + other:
+    for pair in _bar(standard + other, "segmentation"):
         image = read_gray(pair.image)
         seg = segmenter.segment(image)
         truth = read_mask(pair.mask, image.shape)
@@ -164,7 +171,7 @@ def evaluate_all(labeled: Path | None, masks: Path | None, variants: list[str], 
         if not targets:
             raise TrainingError(None, "no generator weights installed; give --variant or --weights")
         report["restoration"] = {}
-        for variant, w in targets:
+        for variant, w in _bar(targets, "restoration"):
             key = variant or Path(w).stem  # type: ignore[arg-type]
             log.info("evaluating %s", key)
             report["restoration"][key] = evaluate_generator(restorer, variant, w, clean, test_items, all_imgs,
