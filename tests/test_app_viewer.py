@@ -30,6 +30,8 @@ pytestmark = pytest.mark.gui
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("R2C_SETTINGS_DIR", str(tmp_path / "settings"))
     monkeypatch.setenv("R2C_MODELS_DIR", str(tmp_path / "no-models"))
+    # Hide the bundled weights too: these tests define exactly which models are installed.
+    monkeypatch.setattr("core.variants.RESOURCES", tmp_path / "no-resources")
     from app import engine
 
     engine.reset()
