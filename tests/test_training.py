@@ -197,3 +197,64 @@ def test_segmenter_fine_tunes_from_a_model_file_at_another_size(tmp_path: Path) 
         torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
     x, _ = trainer.batch(0)
     assert x.shape[-1] == 96
+
+
+def _tiny_labeled(folder: Path, n: int = 24) -> Path:
+    folder.mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        img = chest_like(96, 80, seed=100 + i)
+        if i % 3 == 0:
+            img = np.clip((img - 0.5) * 0.4 + 0.5 + np.random.default_rng(i).normal(0, 0.08, img.shape), 0, 1)
+        name = f"img_{i:02d}.png"
+        cv2.imwrite(str(folder / name), (img * 255).astype(np.uint8))
+        rows.append({"file": name, "label": "covid" if i % 2 else "control", "patient_key": f"p{i}",
+                     "source_repo": "siteA" if i < n // 2 else "siteB"})
+    with open(folder / "labels.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+def test_train_then_publish_installs_evaluated_weights(tmp_path: Path) -> None:
+    """The release path end to end: train (one step), train-seg, publish with --seg-run; the installed
+    files load, carry their evaluation in the manifest, and the report files are written."""
+    import json
+
+    from core.cli.main import main as cli
+    from core.restore import Restorer
+    from core.segment import LungSegmenter
+    from core.weights.model_file import read_manifest
+
+    labeled = _tiny_labeled(tmp_path / "labeled")
+    masks = tmp_path / "masks_root"
+    masks.mkdir()
+    _tiny_seg(masks)
+    runs = tmp_path / "runs"
+    assert cli(["train", "--arch", "convolutional-light", "--data", str(labeled), "--run", str(runs / "r2c-cnn-light"),
+                "--epochs", "1", "--decay-epoch", "1", "--max-steps", "1", "--checkpoint-every", "1",
+                "--sample-every", "0", "--device", "cpu"]) == 0
+    assert cli(["train-seg", "--data", str(masks), "--run", str(tmp_path / "seg-64"), "--epochs", "1",
+                "--batch-size", "2", "--size", "64", "--device", "cpu"]) == 0
+    out = tmp_path / "installed"
+    assert cli(["publish", "--runs", str(runs), "--labeled", str(labeled), "--masks", str(masks),
+                "--seg-run", str(tmp_path / "seg-64"), "--out", str(out), "--device", "cpu"]) == 0
+
+    gen, seg = out / "r2c-cnn-light.safetensors", out / "lung-unet-densenet121.safetensors"
+    assert sorted(p.name for p in out.glob("*.safetensors")) == sorted([gen.name, seg.name])
+    manifest = read_manifest(gen)
+    evaluation = manifest.provenance["evaluation"]
+    assert set(evaluation["degraded"]["per_iteration"]) == {"0", "1", "2", "3"}
+    assert 0 <= evaluation["classification"]["overall"]["accuracy"] <= 1
+    assert read_manifest(seg).input_size == 64 and "dice" in json.dumps(read_manifest(seg).provenance["evaluation"])
+    report = json.loads((out / "evaluation.json").read_text())
+    assert list(report["restoration"]) == ["r2c-cnn-light"] and report["segmentation"]["by_dataset"]["s"]["n"] >= 1
+    text = (out / "EVALUATION.md").read_text()
+    assert "## Restoration" in text and "## Lung segmentation" in text
+    assert "r2c-cnn-light" in (out / "MODEL_CARD.md").read_text()
+
+    image = chest_like(90, 70, seed=5)
+    restored = Restorer(CPU).restore(image, weights=gen, iterations=2)
+    assert restored.iterations == 2 and restored.final.shape == (256, 256)
+    assert LungSegmenter(seg, CPU).segment(image).mask.shape == image.shape

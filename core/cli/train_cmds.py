@@ -76,6 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("resources/models"))
     p.add_argument("--labeled", type=Path, required=True)
     p.add_argument("--masks", type=Path, default=None)
+    p.add_argument("--seg-run", type=Path, default=None,
+                   help="segmenter run to install (default: RUNS/lung-seg), e.g. a fine-tune at a larger size")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(handler=_publish)
@@ -86,7 +88,7 @@ def _publish(args: argparse.Namespace) -> int:
     from core.train.publish import publish
 
     _threads(args)
-    report = publish(args.runs, args.out, args.labeled, args.masks, pick_device(args.device))
+    report = publish(args.runs, args.out, args.labeled, args.masks, pick_device(args.device), seg_run=args.seg_run)
     print(format_report(report))
     print(f"installed into {args.out}; figures in {args.out / 'EVALUATION.md'}")
     return 0

@@ -53,13 +53,14 @@ def _half_ok_generator(state: dict[str, torch.Tensor], arch: str, q: int | None,
     return img_err <= HALF_IMAGE_TOL and prob_err <= HALF_PROB_TOL, {"image": img_err, "probability": prob_err}
 
 
-def _half_ok_segmenter(state: dict[str, torch.Tensor], images: list[np.ndarray]) -> tuple[bool, dict[str, float]]:
+def _half_ok_segmenter(state: dict[str, torch.Tensor], images: list[np.ndarray],
+                       size: int) -> tuple[bool, dict[str, float]]:
     from core.segment import to_segmenter_input
 
     full, half = build_segmenter().eval(), build_segmenter().eval()
     full.load_state_dict(state)
     half.load_state_dict({k: (v.half().float() if v.is_floating_point() else v) for k, v in state.items()})
-    x = torch.from_numpy(np.stack([to_segmenter_input(im) for im in images]))
+    x = torch.from_numpy(np.stack([to_segmenter_input(im, size) for im in images]))
     with torch.no_grad():
         m1, m2 = full(x) > 0, half(x) > 0
     dice = float(2 * (m1 & m2).sum() / max(int(m1.sum() + m2.sum()), 1))
@@ -67,7 +68,9 @@ def _half_ok_segmenter(state: dict[str, torch.Tensor], images: list[np.ndarray])
 
 
 def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: torch.device,
-            half_over_mb: float = 8.0) -> dict[str, Any]:
+            half_over_mb: float = 8.0, seg_run: Path | None = None) -> dict[str, Any]:
+    """Install every trained generator run under ``runs`` and the segmenter of ``seg_run``
+    (default ``runs/lung-seg``), then evaluate what was installed."""
     out.mkdir(parents=True, exist_ok=True)
     installed: list[str] = []
     precision: dict[str, Any] = {}
@@ -93,11 +96,11 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
         manifest.provenance["storage"] = "float16 (checked within tolerance of float32)" if use_half else "float32"
         save_model(out / f"{vid}.safetensors", state, dataclasses.replace(manifest, sha256=None), half=use_half)
         installed.append(vid)
-    seg_src = runs / "lung-seg" / "model" / f"{SEGMENTER_ID}.safetensors"
+    seg_src = (seg_run or runs / "lung-seg") / "model" / f"{SEGMENTER_ID}.safetensors"
     if seg_src.is_file() and masks is not None:
         state, manifest = load_state(seg_src)
         images = [read_gray(p) for p in sorted((masks / "images").iterdir())[:8]]
-        use_half, errors = _half_ok_segmenter(state, images)
+        use_half, errors = _half_ok_segmenter(state, images, manifest.input_size or 256)
         precision[SEGMENTER_ID] = {"float16": use_half, "fp16_vs_fp32": errors}
         manifest.provenance["storage"] = "float16 (checked within tolerance of float32)" if use_half else "float32"
         save_model(out / f"{SEGMENTER_ID}.safetensors", state, dataclasses.replace(manifest, sha256=None),
