@@ -17,11 +17,12 @@ ONLY="$*"
 DATA=../shared/data
 R2C=${R2C:-.venv/bin/r2c-review}
 
-# variant  arch  q  epochs  decay_epoch  steps_per_chunk   (one chunk is roughly 30-40 CPU minutes)
+# variant  arch  q  epochs  decay_epoch  steps_per_chunk  [extra train options]
+# (one chunk is roughly 30-40 CPU minutes; Q=5 trains against Q=3 discriminators, see GanConfig.disc_q)
 PLAN="r2c-q1 operational 1 30 15 1500
 r2c-cnn-light convolutional-light - 30 15 1800
 r2c-q3 operational 3 15 8 600
-r2c-q5 operational 5 8 4 300
+r2c-q5 operational 5 8 4 300 --disc-q 3
 r2c-cnn convolutional - 4 2 250"
 
 gan_done() { # run_dir epochs: true when the newest checkpoint has reached the end of the schedule
@@ -40,7 +41,7 @@ PYEOF
 
 while :; do
   pending=0
-  while read -r vid arch q epochs decay chunk; do
+  while read -r vid arch q epochs decay chunk extra; do
     if [ -n "$ONLY" ] && [[ " $ONLY " != *" $vid "* ]]; then continue; fi
     run="$RUNS/$vid"
     qarg=(); [ "$q" != "-" ] && qarg=(--q "$q")
@@ -48,7 +49,7 @@ while :; do
     pending=1
     nice -n 10 "$R2C" train --arch "$arch" "${qarg[@]}" --data "$DATA/cxr_labeled" --run "$run" \
       --epochs "$epochs" --decay-epoch "$decay" --max-steps "$chunk" --threads "$THREADS" \
-      --checkpoint-every 100 --sample-every 500
+      --checkpoint-every 100 --sample-every 500 ${extra:+$extra}
   done <<< "$PLAN"
   [ "$pending" = 0 ] && break
 done

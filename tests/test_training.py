@@ -59,6 +59,19 @@ def test_training_steps_lower_the_losses(tmp_path: Path, arch: str, q: int | Non
     assert float(d_after) < float(d_before)
 
 
+def test_discriminator_order_can_differ_from_the_generators(tmp_path: Path) -> None:
+    from core.models import build_discriminator
+
+    def size(module: torch.nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    same = GanTrainer(tiny_config("operational", 5), tiny_data(), tmp_path / "a", CPU)
+    lower = GanTrainer(tiny_config("operational", 5, disc_q=3), tiny_data(), tmp_path / "b", CPU)
+    assert size(same.D_A) == size(build_discriminator("operational", 5))
+    assert size(lower.D_A) == size(lower.D_B) == size(build_discriminator("operational", 3))
+    assert size(lower.G_A2B) == size(same.G_A2B)
+
+
 def test_learning_rate_is_constant_then_decays_linearly_to_zero(tmp_path: Path) -> None:
     trainer = GanTrainer(tiny_config("operational", 1), tiny_data(), tmp_path, CPU)
     per_epoch = trainer.steps_per_epoch

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--run", required=True, type=Path, help="run folder (created; resumed when it exists)")
     t.add_argument("--epochs", type=int, default=2000, help="total epochs (authors: 2000)")
     t.add_argument("--decay-epoch", type=int, default=100, help="epoch where linear LR decay starts (authors: 100)")
+    t.add_argument("--disc-q", type=int, default=None,
+                   help="order of the operational discriminators (default: --q, as the authors do)")
     t.add_argument("--batch-size", type=int, default=1)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many more steps (resume later)")
@@ -101,7 +103,7 @@ def _train(args: argparse.Namespace) -> int:
     _threads(args)
     config = GanConfig(arch=args.arch, q=args.q, epochs=args.epochs, decay_epoch=args.decay_epoch,
                        batch_size=args.batch_size, seed=args.seed, checkpoint_every=args.checkpoint_every,
-                       sample_every=args.sample_every)
+                       sample_every=args.sample_every, disc_q=args.disc_q)
     trainer = run_gan_training(config, args.data, args.run, pick_device(args.device), max_steps=args.max_steps,
                                test_fraction=args.test_fraction)
     print(f"{args.run}: step {trainer.step} of {trainer.total_steps}; model file in {args.run / 'model'}")
