@@ -226,11 +226,14 @@ loaded at 286×286, randomly cropped to 256×256 and flipped, batch size 1. The 
 epochs with the learning rate decaying linearly to zero after epoch 100; on this project's 2-core CPU
 that is out of reach, so each variant got a shorter schedule with the same shape (constant, then
 linear decay to zero over the second half), listed below. The shipped generator is G_A2B
-(poor -> high quality).
+(poor -> high quality). One deviation: with Q=5, the authors' Q=5 operational discriminators diverged
+here (their x^5 terms of unbounded features drove the least-squares loss to 1e8 within ten steps), so
+the Q=5 generators were trained against Q=3 operational discriminators (`--disc-q 3`).
 
 **Segmenter** (`core/train/seg.py`): U-Net with a DenseNet-121 encoder (segmentation-models-pytorch,
 no pretrained weights: nothing may be downloaded), one grayscale input channel standardised per image,
-256×256, Dice + BCE loss, Adam 1e-3 with warm-up and cosine decay, batch 8; augmentation: rotation
+trained at 256×256 and, where the table says so, fine-tuned at a larger input size (`--init-from`),
+Dice + BCE loss, Adam 1e-3 with warm-up and cosine decay, batch 8; augmentation: rotation
 ±10°, scale 0.9-1.1, shifts, gamma/contrast/brightness, and for a third of the samples the same
 artifact blend as above. Post-processing keeps the two largest components and fills holes.
 
@@ -242,15 +245,16 @@ artifact blend as above. Post-processing keeps the two largest components and fi
 
 
 def model_card(out: Path, report: dict[str, Any]) -> str:
-    lines = [MODEL_CARD_INTRO, "| file | model | parameters | epochs trained (of schedule) | steps | storage "
-             "| hardware | sha256 |", "|---|---|---|---|---|---|---|---|"]
+    lines = [MODEL_CARD_INTRO, "| file | model | input | parameters | epochs trained (of schedule) | steps "
+             "| storage | hardware | sha256 |", "|---|---|---|---|---|---|---|---|---|"]
     for path in sorted(out.glob("*.safetensors")):
         man = read_manifest(path)
         prov = man.provenance
         cfg = prov.get("config", {})
         state, _ = load_state(path, man)
         params = sum(v.numel() for v in state.values())
-        lines.append(f"| `{path.name}` | {man.display_name} | {params:,} | {prov.get('epochs_done', '?')} "
+        lines.append(f"| `{path.name}` | {man.display_name} | {man.input_size} | {params:,} "
+                     f"| {prov.get('epochs_done', '?')} "
                      f"(of {cfg.get('epochs', '?')}) | {prov.get('step', '?')} | {prov.get('storage', man.dtype)} "
                      f"| {prov.get('hardware', '?')} | `{(man.sha256 or '')[:16]}…` |")
     lines += ["", "Training commands are recorded in each model's manifest (`*.json`, `provenance.command` and "
