@@ -248,8 +248,11 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path) -> None:
     assert cli(["train", "--arch", "convolutional-light", "--data", str(labeled), "--run", str(runs / "r2c-cnn-light"),
                 "--epochs", "1", "--decay-epoch", "1", "--max-steps", "1", "--checkpoint-every", "1",
                 "--sample-every", "0", "--device", "cpu"]) == 0
+    from tests.engine_helpers import make_segmenter_file
+
+    base = make_segmenter_file(tmp_path, seed=3)
     assert cli(["train-seg", "--data", str(masks), "--run", str(tmp_path / "seg-64"), "--epochs", "1",
-                "--batch-size", "2", "--size", "64", "--device", "cpu"]) == 0
+                "--batch-size", "2", "--size", "64", "--init-from", str(base), "--device", "cpu"]) == 0
     out = tmp_path / "installed"
     assert cli(["publish", "--runs", str(runs), "--labeled", str(labeled), "--masks", str(masks),
                 "--seg-run", str(tmp_path / "seg-64"), "--out", str(out), "--device", "cpu"]) == 0
@@ -260,12 +263,15 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path) -> None:
     evaluation = manifest.provenance["evaluation"]
     assert set(evaluation["degraded"]["per_iteration"]) == {"0", "1", "2", "3"}
     assert 0 <= evaluation["classification"]["overall"]["accuracy"] <= 1
-    assert read_manifest(seg).input_size == 64 and "dice" in json.dumps(read_manifest(seg).provenance["evaluation"])
+    seg_manifest = read_manifest(seg)
+    assert seg_manifest.input_size == 64 and "dice" in json.dumps(seg_manifest.provenance["evaluation"])
+    assert seg_manifest.provenance["fine_tuned_from"]["sha256"] == read_manifest(base).sha256
     report = json.loads((out / "evaluation.json").read_text())
     assert list(report["restoration"]) == ["r2c-cnn-light"] and report["segmentation"]["by_dataset"]["s"]["n"] >= 1
     text = (out / "EVALUATION.md").read_text()
     assert "## Restoration" in text and "## Lung segmentation" in text
-    assert "r2c-cnn-light" in (out / "MODEL_CARD.md").read_text()
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "r2c-cnn-light" in card and "then 1.0 (of 1) at 64" in card
 
     image = chest_like(90, 70, seed=5)
     restored = Restorer(CPU).restore(image, weights=gen, iterations=2)

@@ -99,6 +99,12 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
     seg_src = (seg_run or runs / "lung-seg") / "model" / f"{SEGMENTER_ID}.safetensors"
     if seg_src.is_file() and masks is not None:
         state, manifest = load_state(seg_src)
+        init = manifest.provenance.get("config", {}).get("init_from")
+        if init and Path(init).is_file():  # a fine-tune: record what it started from
+            base = read_manifest(Path(init))
+            manifest.provenance["fine_tuned_from"] = {
+                "sha256": base.sha256, "input_size": base.input_size,
+                "epochs_done": base.provenance.get("epochs_done"), "command": base.provenance.get("command")}
         images = [read_gray(p) for p in sorted((masks / "images").iterdir())[:8]]
         use_half, errors = _half_ok_segmenter(state, images, manifest.input_size or 256)
         precision[SEGMENTER_ID] = {"float16": use_half, "fp16_vs_fp32": errors}
@@ -253,9 +259,11 @@ def model_card(out: Path, report: dict[str, Any]) -> str:
         cfg = prov.get("config", {})
         state, _ = load_state(path, man)
         params = sum(v.numel() for v in state.values())
-        lines.append(f"| `{path.name}` | {man.display_name} | {man.input_size} | {params:,} "
-                     f"| {prov.get('epochs_done', '?')} "
-                     f"(of {cfg.get('epochs', '?')}) | {prov.get('step', '?')} | {prov.get('storage', man.dtype)} "
+        epochs = f"{prov.get('epochs_done', '?')} (of {cfg.get('epochs', '?')})"
+        if base := prov.get("fine_tuned_from"):
+            epochs = f"{base.get('epochs_done', '?')} at {base.get('input_size')}, then {epochs} at {man.input_size}"
+        lines.append(f"| `{path.name}` | {man.display_name} | {man.input_size} | {params:,} | {epochs} "
+                     f"| {prov.get('step', '?')} | {prov.get('storage', man.dtype)} "
                      f"| {prov.get('hardware', '?')} | `{(man.sha256 or '')[:16]}…` |")
     lines += ["", "Training commands are recorded in each model's manifest (`*.json`, `provenance.command` and "
               "`provenance.config`).", "", "## How good are they", ""]
