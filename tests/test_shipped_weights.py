@@ -18,7 +18,8 @@ from core.weights.model_file import read_manifest, sha256_of
 from tests.engine_helpers import make_generator_file
 
 MODELS = RESOURCES / "models"
-SHIPPED_GENERATORS = ["r2c-cnn", "r2c-cnn-light", "r2c-q1", "r2c-q3", "r2c-q5"]  # every variant whose training run has been published
+# every variant whose training run has been published
+SHIPPED_GENERATORS = ["r2c-cnn", "r2c-cnn-light", "r2c-q1", "r2c-q3", "r2c-q5"]
 
 
 def test_every_shipped_file_matches_its_manifest_sha256() -> None:
