@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import settings, workers
+from app import gui_gc, settings, workers
 from app.files import FileList
 from app.qt_util import APP_NAME, show_error
 from app.viewer.page import ViewerPage
@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, database: str | None = None, service: object | None = None) -> None:
         super().__init__()
+        gui_gc.install()  # cycles holding Qt objects must not be collected on worker threads
         self.database = database
         from app.study_service import StudyService
 

@@ -63,3 +63,13 @@ def artifacts_dir() -> Path:
     """Where tests leave files meant to be looked at (screenshots, sample images)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(autouse=True)
+def _restore_automatic_gc():
+    """A main window hands cycle collection to its GUI-thread timer (app/gui_gc.py); give it back to
+    Python after each test so non-Qt tests run with the normal collector."""
+    yield
+    import gc
+
+    gc.enable()

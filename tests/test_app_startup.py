@@ -25,3 +25,17 @@ def test_window_appears_quickly_without_heavy_imports(tmp_path: Path) -> None:
     after_start = re.search(r"([\d.]+) s after process start", line)
     if after_start:  # generous: the test machine is shared with training runs
         assert float(after_start.group(1)) < 5.0, line
+
+
+def test_main_window_moves_cycle_collection_to_the_gui_thread(qtbot, tmp_path, monkeypatch) -> None:
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QObject
+
+    from app.main_window import MainWindow
+
+    monkeypatch.setenv("R2C_SETTINGS_DIR", str(tmp_path / "settings"))
+    win = MainWindow(database=f"sqlite:///{tmp_path / 's.db'}")
+    qtbot.addWidget(win)
+    assert not gc.isenabled()
+    assert QCoreApplication.instance().findChild(QObject, "guiThreadCollector") is not None
