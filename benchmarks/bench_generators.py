@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.models import build_generator  # noqa: E402
 
 VARIANTS = [("r2c-q1", "operational", 1), ("r2c-q3", "operational", 3), ("r2c-q5", "operational", 5),
-            ("r2c-cnn", "convolutional", None), ("r2c-cnn-light", "convolutional-light", None)]
+            ("r2c-cnn", "convolutional", None), ("r2c-cnn-light", "convolutional-light", None),
+            ("task-gan", "task-unet", None)]
 TF_MS = {"r2c-q1": 85.6, "r2c-q3": 201.9, "r2c-q5": 451.0, "r2c-cnn": 687.9, "r2c-cnn-light": 79.3}
 
 
@@ -82,9 +83,10 @@ def main() -> int:
         b8 = time_model(model, 8, device, max(1, args.rounds - 1), max(3, args.calls // 3), args.half)
         results[vid] = {"gflop_per_image": gflop, "ms_batch1": b1, "ms_per_image_batch8": b8,
                         "gflops_batch1": gflop / b1 * 1000, "gflops_batch8": gflop / b8 * 1000,
-                        "tf_ms_batch1": TF_MS[vid]}
+                        "tf_ms_batch1": TF_MS.get(vid)}
+        tf = f"{TF_MS[vid]:7.1f} {TF_MS[vid] / b1:10.2f}x" if vid in TF_MS else f"{'-':>7} {'-':>11}"
         print(f"{vid:<14} {gflop:9.2f} {b1:8.1f} {b8:10.1f} {gflop / b1 * 1000:11.1f} {gflop / b8 * 1000:11.1f} "
-              f"{TF_MS[vid]:7.1f} {TF_MS[vid] / b1:10.2f}x", flush=True)
+              f"{tf}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"device": str(device), "threads": torch.get_num_threads(),
                                          "results": results}, indent=1))

@@ -24,7 +24,7 @@ import torch
 
 from core.device import pick_device
 from core.errors import WeightsError
-from core.models import R2CGenerator, build_generator
+from core.models import R2CGenerator, ResidualRestorer, build_generator, split_file_state, wrap_output
 from core.preprocess import MODEL_INPUT, to_square
 from core.variants import get_variant, weights_path
 from core.weights.model_file import Manifest, load_into, load_state, read_manifest
@@ -109,14 +109,38 @@ def load_generator(
         variant = get_variant(variant_id)
         if (variant.architecture, variant.q) != (manifest.architecture, manifest.q):
             raise WeightsError(path, f"holds {manifest.architecture} q={manifest.q}, not {variant.display_name}")
-    try:
-        model = build_generator(manifest.architecture, manifest.q)
-    except ValueError as exc:
-        raise WeightsError(path, str(exc)) from None
     state, manifest = load_state(path, manifest)
-    load_into(model, state, path)
+    model = generator_from_state(manifest.architecture, manifest.q, manifest.output_mode, state, path)
     model.eval().to(device)
     return LoadedGenerator(model, manifest, path, device)
+
+
+def generator_from_state(architecture: str, q: int | None, output_mode: str, state: dict[str, torch.Tensor],
+                         source: str | Path) -> R2CGenerator:
+    """The generator as the app runs it (``output_mode`` applied) with a model file's tensors."""
+    try:
+        model = wrap_output(build_generator(architecture, q), output_mode)
+    except ValueError as exc:
+        raise WeightsError(source, str(exc)) from None
+    load_generator_state(model, state, source)
+    return model
+
+
+def load_generator_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path,
+                         require_tone: bool = True) -> None:
+    """Load a model file's tensors into a bare or residual generator (see ``core.models.residual``);
+    ``require_tone=False`` lets a residual generator start from a file of the paper's kind."""
+    net_state, tone_state = split_file_state(state)
+    if isinstance(model, ResidualRestorer):
+        load_into(model.net, net_state, source)
+        if tone_state:
+            load_into(model.tone, tone_state, source)
+        elif require_tone:
+            raise WeightsError(source, "weights do not fit the architecture (missing tone.* of a residual model)")
+    else:
+        if tone_state:
+            raise WeightsError(source, "weights do not fit the architecture (unexpected tone.* tensors)")
+        load_into(model, net_state, source)
 
 
 class Restorer:

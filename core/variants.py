@@ -34,6 +34,7 @@ VARIANTS: dict[str, Variant] = {
         Variant("r2c-q1", "R2C-GAN (Q=1)", "operational", 1, 3),
         Variant("r2c-q3", "R2C-GAN (Q=3)", "operational", 3, 3),
         Variant("r2c-q5", "R2C-GAN (Q=5)", "operational", 5, 3),
+        Variant("task-gan", "Task-GAN (U-Net)", "task-unet", None, 1),
     )
 }
 

@@ -1,56 +1,49 @@
 #!/usr/bin/env bash
-# Reproduces the bundled weights in resources/models: trains the five R2C-GAN variants and the lung
-# segmenter on ../shared/data with the project's own code. Runs are resumable: run this again after an
-# interruption and every run continues from its last checkpoint. The GAN variants are trained round-robin
-# in chunks so that all of them progress even if the machine is needed back early.
-#   usage: packaging/train-bundled-weights.sh [RUNS_DIR] [THREADS] [VARIANT...]
-# With variant ids given, only those are trained (so two processes can share the work on two cores).
-# The lung segmenter: r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg --epochs 80
-# Then install everything with: r2c-review publish --runs RUNS_DIR --labeled ../shared/data/cxr_labeled \
-#   --masks ../shared/data/lung_masks --out resources/models
+# Reproduces the bundled generator weights in resources/models with the bundled recipe
+# (r2c-review train --recipe tone, then --recipe paired; see resources/models/MODEL_CARD.md), and
+# prints the command that installs and evaluates them. Runs are resumable: run this again after an interruption and every run continues
+# from its last checkpoint (outside the repository, in RUNS_DIR).
+#   usage: packaging/train-bundled-weights.sh [RUNS_DIR] [MINUTES]
+# MINUTES (default 100) is the wall-clock budget of this invocation; every run stops at it with a
+# checkpoint. Two lanes, one per core: the deep CNN alone on CPU 0, the five others on CPU 1, the
+# slower ones given more CPU share (nice). The R2C-GAN variants start from the CycleGAN-trained
+# weights that were bundled before this recipe (git commit 08f287d), as the shipped ones did.
+# The lung segmenter is not retrained here:
+#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg --epochs 80
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs}
-THREADS=${2:-1}
-shift $(( $# > 2 ? 2 : $# ))
-ONLY="$*"
+MINUTES=${2:-100}
 DATA=../shared/data
 R2C=${R2C:-.venv/bin/r2c-review}
-
-# variant  arch  q  epochs  decay_epoch  steps_per_chunk  [extra train options]
-# (one chunk is roughly 30-40 CPU minutes; Q=5 trains against Q=3 discriminators, see GanConfig.disc_q)
-PLAN="r2c-q1 operational 1 30 15 1500
-r2c-cnn-light convolutional-light - 30 15 1800
-r2c-q3 operational 3 15 8 600
-r2c-q5 operational 5 8 4 300 --disc-q 3
-r2c-cnn convolutional - 4 2 250"
-
-gan_done() { # run_dir epochs: true when the newest checkpoint has reached the end of the schedule
-  [ -f "$1/domains.json" ] || return 1
-  "${PY:-.venv/bin/python}" - "$1" "$2" <<'PYEOF'
-import json, sys
-from pathlib import Path
-run, epochs = Path(sys.argv[1]), int(sys.argv[2])
-plan = json.loads((run / "domains.json").read_text())
-per_epoch = max(len(plan["train_poor"]) + len(plan["train_degraded"]), len(plan["train_clean"]))
-ckpts = sorted((run / "checkpoints").glob("ckpt-*"))
-step = json.loads((ckpts[-1] / "state.json").read_text())["step"] if ckpts else 0
-sys.exit(0 if step >= epochs * per_epoch else 1)
-PYEOF
-}
-
-while :; do
-  pending=0
-  while read -r vid arch q epochs decay chunk extra; do
-    if [ -n "$ONLY" ] && [[ " $ONLY " != *" $vid "* ]]; then continue; fi
-    run="$RUNS/$vid"
-    qarg=(); [ "$q" != "-" ] && qarg=(--q "$q")
-    if gan_done "$run" "$epochs"; then continue; fi
-    pending=1
-    nice -n 10 "$R2C" train --arch "$arch" "${qarg[@]}" --data "$DATA/cxr_labeled" --run "$run" \
-      --epochs "$epochs" --decay-epoch "$decay" --max-steps "$chunk" --threads "$THREADS" \
-      --checkpoint-every 100 --sample-every 500 ${extra:+$extra}
-  done <<< "$PLAN"
-  [ "$pending" = 0 ] && break
+INIT="$RUNS/init"
+mkdir -p "$INIT"
+for vid in r2c-cnn r2c-cnn-light r2c-q1 r2c-q3 r2c-q5; do
+  [ -f "$INIT/$vid.safetensors" ] || {
+    git show "08f287d:resources/models/$vid.safetensors" > "$INIT/$vid.safetensors"
+    git show "08f287d:resources/models/$vid.json" > "$INIT/$vid.json"
+  }
 done
-echo "all GAN runs finished"
+
+# stage 0: the global tone curve shared by all variants (minutes; continued when it exists)
+if [ ! -f "$RUNS/tone/model/tone-curve.json" ]; then
+  "$R2C" train --recipe tone --data "$DATA/cxr_labeled" --extra "$DATA/cxr_nih" --run "$RUNS/tone" --steps 1500 --seed 0
+  "$R2C" train --recipe tone --data "$DATA/cxr_labeled" --extra "$DATA/cxr_nih" --run "$RUNS/tone" --steps 3000 --seed 1
+fi
+
+common=(--recipe paired --data "$DATA/cxr_labeled" --extra "$DATA/cxr_nih" --threads 1
+        --checkpoint-every 100 --lr 3e-4 --max-minutes "$MINUTES")
+lane() { # cpu nice run-name train-options...
+  local cpu=$1 nice=$2 name=$3; shift 3
+  taskset -c "$cpu" nice -n "$nice" "$R2C" train "${common[@]}" --run "$RUNS/$name" "$@" > "$RUNS/$name.log" 2>&1 &
+}
+lane 0 0 r2c-cnn --arch convolutional --steps 2100 --init-from "$INIT/r2c-cnn.safetensors"
+lane 1 0 r2c-q5 --arch operational --q 5 --steps 1450 --init-from "$INIT/r2c-q5.safetensors"
+lane 1 2 r2c-q3 --arch operational --q 3 --steps 1550 --init-from "$INIT/r2c-q3.safetensors"
+lane 1 4 r2c-cnn-light --arch convolutional-light --steps 2600 --init-from "$INIT/r2c-cnn-light.safetensors"
+lane 1 4 r2c-q1 --arch operational --q 1 --steps 2400 --init-from "$INIT/r2c-q1.safetensors"
+lane 1 4 task-gan --arch task-unet --steps 2500
+wait
+echo "runs stopped (finished or out of time); install and evaluate with:"
+echo "  $R2C publish --runs $RUNS --labeled $DATA/cxr_labeled --masks $DATA/lung_masks \\"
+echo "    --validation $DATA/cxr_nih --external $DATA/cxr_covid_extra --out resources/models"

@@ -13,13 +13,13 @@ from core.phantom import make_phantom
 from core.quality import ssim
 from core.restore import Restorer, to_model_input
 from core.segment import LungSegmenter
-from core.variants import RESOURCES, SEGMENTER_ID, VARIANTS
+from core.variants import RESOURCES, SEGMENTER_ID
 from core.weights.model_file import read_manifest, sha256_of
 from tests.engine_helpers import make_generator_file
 
 MODELS = RESOURCES / "models"
 # every variant whose training run has been published
-SHIPPED_GENERATORS = ["r2c-cnn", "r2c-cnn-light", "r2c-q1", "r2c-q3", "r2c-q5"]
+SHIPPED_GENERATORS = ["r2c-cnn", "r2c-cnn-light", "r2c-q1", "r2c-q3", "r2c-q5", "task-gan"]
 
 
 def test_every_shipped_file_matches_its_manifest_sha256() -> None:
@@ -41,14 +41,14 @@ def test_shipped_generator_restores_a_generated_film(variant_id: str, tmp_path: 
     clean = (to_model_input(film)[0] + 1) / 2
     restorer = Restorer("cpu")
     result = restorer.restore(film, variant_id)
-    assert result.iterations == VARIANTS[variant_id].default_iterations
+    assert result.iterations == read_manifest(MODELS / f"{variant_id}.safetensors").default_iterations
     assert result.final.shape == (256, 256) and np.isfinite(result.final).all()
     assert abs(float(result.probs[0].sum()) - 1.0) < 1e-5
     # A trained restorer keeps a clean film's structure; an untrained one of the same architecture
     # turns it into texture (measured on a stand-in, so the threshold means something).
     trained = ssim(clean, result.images[0])
     untrained = ssim(clean, Restorer("cpu").restore(film, weights=make_generator_file(tmp_path, variant_id)).images[0])
-    assert trained > 0.6 > 0.3 > untrained
+    assert trained > 0.6 and trained > untrained + 0.2
 
 
 def test_shipped_segmenter_finds_two_lungs_on_a_generated_film() -> None:
@@ -62,3 +62,41 @@ def test_shipped_segmenter_finds_two_lungs_on_a_generated_film() -> None:
     assert not seg.mask[int(0.5 * h), int(0.5 * w)]  # not the spine
     assert not seg.mask[int(0.9 * h), int(0.5 * w)]  # not the abdomen
     assert a.total_mm2 == pytest.approx(a.total_px * 0.09)
+
+
+@pytest.fixture(scope="module")
+def unseen_films(shared_dir: Path) -> list[np.ndarray]:
+    """Three films of a source no model trained on (cxr_covid_extra, held-out patients)."""
+    from core.train.data import read_gray
+    from core.train.evaluate import external_films
+
+    return [read_gray(it.path) for it in external_films(shared_dir / "data" / "cxr_covid_extra", 0, 3)]
+
+
+@pytest.mark.parametrize("variant_id", SHIPPED_GENERATORS)
+def test_shipped_generator_keeps_clean_films_and_restores_degraded_ones(variant_id: str, unseen_films) -> None:
+    """At its default passes, on films of a source it never saw: a clean film comes back nearly
+    unchanged with no energy added at the transposed convolutions' 2- and 4-pixel periods (the dot
+    grid that made the first bundled weights recognisable at a glance), and a film degraded by the
+    independent blend comes back closer to the clean one."""
+    from core.quality import checkerboard_ratio, psnr
+    from core.train.evaluate import independent_blend
+
+    manifest = read_manifest(MODELS / f"{variant_id}.safetensors")
+    assert manifest.output_mode == "residual" and manifest.provenance["recipe"] == "paired"
+    assert manifest.provenance["passes_choice"]["chosen"] == manifest.default_iterations
+    restorer = Restorer("cpu")
+    gains, kept_db, boards = [], [], []
+    for i, film in enumerate(unseen_films):
+        clean = (to_model_input(film)[0] + 1) / 2
+        kept = restorer.restore(film, variant_id).final
+        kept_db.append(psnr(clean, kept))
+        boards.append(checkerboard_ratio(kept, clean))
+        bad = independent_blend(film, np.random.default_rng([7, i]))
+        bad_small = (to_model_input(bad)[0] + 1) / 2
+        gains.append(psnr(clean, restorer.restore(bad, variant_id).final) - psnr(clean, bad_small))
+    # (the first bundled weights kept clean films at 19-24 dB; EVALUATION.md has 32-38 dB on average
+    # over 40 films of this source; single films of an unseen source vary)
+    assert np.mean(kept_db) > 28.0 and min(kept_db) > 25.0
+    assert np.mean(boards) < 1.3  # the first bundled weights: 3.8-11
+    assert np.mean(gains) > 0.5

@@ -271,7 +271,7 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path) -> None:
     text = (out / "EVALUATION.md").read_text()
     assert "## Restoration" in text and "## Lung segmentation" in text
     card = (out / "MODEL_CARD.md").read_text()
-    assert "r2c-cnn-light" in card and "then 1.0 (of 1) at 64" in card
+    assert "r2c-cnn-light" in card and "then 1.0 epochs (of 1) at 64" in card
 
     image = chest_like(90, 70, seed=5)
     restored = Restorer(CPU).restore(image, weights=gen, iterations=2)

@@ -56,15 +56,17 @@ def _models(args: argparse.Namespace) -> int:
     for v in VARIANTS.values():
         path = weights_path(v.id)
         status = "not installed"
+        passes = v.default_iterations
         if path:
             try:
                 man = read_manifest(path)
+                passes = man.default_iterations
                 epochs = man.provenance.get("epochs_done")
                 status = f"{path} (sha256 {man.sha256[:12] if man.sha256 else '?'}…" + (
                     f", {epochs} epochs)" if epochs is not None else ")")
             except R2CError as exc:
                 status = f"{path} — UNUSABLE: {exc.reason}"
-        print(f"{v.id:<15} {v.display_name:<17} {v.architecture:<20} {v.q or '-':>2} {v.default_iterations:>4}  "
+        print(f"{v.id:<15} {v.display_name:<17} {v.architecture:<20} {v.q or '-':>2} {passes:>4}  "
               f"{status}")
     seg = weights_path(SEGMENTER_ID)
     print(f"{'lung segmenter':<15} {'U-Net DenseNet-121':<17}: {seg or 'not installed'}")

@@ -11,6 +11,7 @@ import json
 import sys
 
 from core.errors import StudyDefinitionError
+from core.variants import VARIANTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cases", required=True, help="folder of images (labels from covid_/control_ names or "
                                                   "folders) or CSV with columns file,label[,case]")
     p.add_argument("--candidates", help="comma-separated: original, a generator variant[:ITERATIONS] "
-                                        "(r2c-cnn, r2c-cnn-light, r2c-q1, r2c-q3, r2c-q5), clahe[:CLIP], histeq; "
+                                        f"({', '.join(VARIANTS)}), clahe[:CLIP], histeq; "
                                         "default: the original and every generator with installed weights")
     readers = p.add_mutually_exclusive_group()
     readers.add_argument("--readers", help="comma-separated reader names")

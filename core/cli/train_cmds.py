@@ -21,8 +21,15 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("train", help="train an R2C-GAN variant (unpaired, resumable)")
-    t.add_argument("--arch", required=True, choices=["operational", "convolutional", "convolutional-light"])
+    t = sub.add_parser("train", help="train a restoration variant (resumable)")
+    t.add_argument("--arch", choices=["operational", "convolutional", "convolutional-light", "task-unet"],
+                   help="generator architecture (all recipes but tone)")
+    t.add_argument("--recipe", default="paper", choices=["paper", "tone", "paired", "paired-cyclegan"],
+                   help="paper: the authors' unpaired CycleGAN objective unchanged; tone: fit the residual "
+                        "restorers' global tone curve on whole films (RUN/model/tone-curve.safetensors, continued "
+                        "when it exists; publish gives it to every variant); paired: the paired warm "
+                        "start of the bundled recipe; paired-cyclegan: the authors' objective started from "
+                        "--init-from plus --paired-weight x paired L1 (the bundled recipe's second stage)")
     t.add_argument("--q", type=int, default=None, help="Taylor order of the operational layers (1, 3, 5)")
     t.add_argument("--data", required=True, type=Path, help="folder of PNGs + labels.csv")
     t.add_argument("--run", required=True, type=Path, help="run folder (created; resumed when it exists)")
@@ -36,6 +43,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--checkpoint-every", type=int, default=250)
     t.add_argument("--sample-every", type=int, default=500)
     t.add_argument("--test-fraction", type=float, default=0.2)
+    t.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: 1e-3 for tone, else 2e-4 as the authors)")
+    t.add_argument("--steps", type=int, default=20000,
+                   help="paired: planned total steps (LR decays over the last quarter)")
+    t.add_argument("--max-minutes", type=float, default=None,
+                   help="stop (with a checkpoint) after this long; resume later")
+    t.add_argument("--extra", type=Path, action="append", default=[],
+                   help="paired: another folder of PNGs + labels.csv used as restoration targets only (repeatable)")
+    t.add_argument("--init-from", type=Path, default=None, help="generator model file to start from")
+    t.add_argument("--paired-weight", type=float, default=10.0,
+                   help="paired-cyclegan: weight of L1(G(degraded B), B) next to the authors' terms")
+    t.add_argument("--output-mode", choices=["absolute", "residual"], default=None,
+                   help="absolute: the paper's output; residual: a correction relative to the input "
+                        "(default: residual for the paired recipes, absolute for paper)")
     t.add_argument("--device", default=None)
     t.add_argument("--threads", type=int, default=None)
     t.set_defaults(handler=_train)
@@ -68,6 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--iterations", default="1,2,3", help="restoration passes to report, e.g. 1,2,3")
     e.add_argument("--all-images", action="store_true",
                    help="evaluate on every image of the folders, not only the held-out split (for external data)")
+    e.add_argument("--external", type=Path, action="append", default=[],
+                   help="labelled folder whose held-out patients are reported as another source (repeatable)")
     e.add_argument("--out", type=Path, default=Path("evaluation.json"))
     e.add_argument("--device", default=None)
     e.add_argument("--threads", type=int, default=None)
@@ -80,6 +103,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--masks", type=Path, default=None)
     p.add_argument("--seg-run", type=Path, default=None,
                    help="segmenter run to install (default: RUNS/lung-seg), e.g. a fine-tune at a larger size")
+    p.add_argument("--validation", type=Path, default=None,
+                   help="labelled folder whose held-out patients choose each variant's default passes "
+                        "(e.g. ../shared/data/cxr_nih; never the test split)")
+    p.add_argument("--external", type=Path, action="append", default=[],
+                   help="labelled folder whose held-out patients are reported as films from another source "
+                        "(repeatable)")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(handler=_publish)
@@ -90,7 +119,8 @@ def _publish(args: argparse.Namespace) -> int:
     from core.train.publish import publish
 
     _threads(args)
-    report = publish(args.runs, args.out, args.labeled, args.masks, pick_device(args.device), seg_run=args.seg_run)
+    report = publish(args.runs, args.out, args.labeled, args.masks, pick_device(args.device), seg_run=args.seg_run,
+                     validation=args.validation, external=args.external)
     print(format_report(report))
     print(f"installed into {args.out}; figures in {args.out / 'EVALUATION.md'}")
     return 0
@@ -101,11 +131,41 @@ def _train(args: argparse.Namespace) -> int:
     from core.train.gan_run import run_gan_training
 
     _threads(args)
+    mode = args.output_mode or ("absolute" if args.recipe == "paper" else "residual")
+    lr = args.lr if args.lr is not None else (1e-3 if args.recipe == "tone" else 2e-4)
+    if args.recipe != "tone" and not args.arch:
+        raise SystemExit(f"r2c-review train: --arch is required for --recipe {args.recipe}")
+    if args.recipe == "tone":
+        from core.train.tone import ToneConfig, run_tone_fitting
+
+        record = run_tone_fitting(args.data, args.extra, args.run,
+                                  ToneConfig(steps=args.steps, lr=lr, seed=args.seed), args.test_fraction)
+        print(f"{args.run}: tone curve after {record['steps']} steps on {record['films']} films; "
+              f"loss {record['loss_per_100_steps'][-1] if record['loss_per_100_steps'] else float('nan'):.4f}")
+        return 0
+    max_seconds = args.max_minutes * 60 if args.max_minutes else None
+    init_from = str(args.init_from) if args.init_from else None
+    if args.recipe == "paired":
+        from core.train.paired import PairedConfig
+        from core.train.paired_run import run_paired_training
+
+        pconfig = PairedConfig(arch=args.arch, q=args.q, steps=args.steps, lr=lr, seed=args.seed, output_mode=mode,
+                               checkpoint_every=args.checkpoint_every, init_from=init_from)
+        ptrainer = run_paired_training(pconfig, args.data, args.run, pick_device(args.device), extra=args.extra,
+                                       max_steps=args.max_steps, max_seconds=max_seconds,
+                                       test_fraction=args.test_fraction)
+        print(f"{args.run}: step {ptrainer.step} of {pconfig.steps}; model file in {args.run / 'model'}")
+        return 0
+    if args.arch == "task-unet":
+        raise SystemExit("r2c-review train: Task-GAN trains with --recipe paired (it has no CycleGAN objective)")
     config = GanConfig(arch=args.arch, q=args.q, epochs=args.epochs, decay_epoch=args.decay_epoch,
                        batch_size=args.batch_size, seed=args.seed, checkpoint_every=args.checkpoint_every,
-                       sample_every=args.sample_every, disc_q=args.disc_q)
+                       lr=lr, sample_every=args.sample_every, disc_q=args.disc_q, recipe=args.recipe,
+                       output_mode=mode,
+                       paired_weight=args.paired_weight if args.recipe == "paired-cyclegan" else 0.0,
+                       init_from=init_from, balance_upsampling=args.recipe == "paired-cyclegan")
     trainer = run_gan_training(config, args.data, args.run, pick_device(args.device), max_steps=args.max_steps,
-                               test_fraction=args.test_fraction)
+                               max_seconds=max_seconds, test_fraction=args.test_fraction)
     print(f"{args.run}: step {trainer.step} of {trainer.total_steps}; model file in {args.run / 'model'}")
     return 0
 
@@ -130,7 +190,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     report = evaluate_all(
         labeled=args.labeled, masks=args.masks, variants=args.variant, weights=args.weights,
         seg_weights=args.seg_weights, plan_path=args.plan, seed=args.seed, test_fraction=args.test_fraction,
-        iterations=iterations, all_images=args.all_images, device=pick_device(args.device),
+        iterations=iterations, all_images=args.all_images, device=pick_device(args.device), external=args.external,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))

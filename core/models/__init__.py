@@ -15,8 +15,18 @@ from core.models.discriminators import (
     operational_discriminator,
 )
 from core.models.generators import CompactGenerator, DeepGenerator, R2CGenerator
+from core.models.residual import (
+    OUTPUT_MODES,
+    ResidualRestorer,
+    ToneCurve,
+    call_generator,
+    file_state,
+    split_file_state,
+    wrap_output,
+)
+from core.models.unet import TaskGANGenerator, UNetGenerator, task_gan_discriminator
 
-ARCHITECTURES = ("operational", "convolutional", "convolutional-light")
+ARCHITECTURES = ("operational", "convolutional", "convolutional-light", "task-unet")
 SUPPORTED_Q = (1, 3, 5)
 
 
@@ -42,6 +52,8 @@ def build_generator(arch: str, q: int | None = None) -> R2CGenerator:
         return CompactGenerator(q=q, activation="tanh")
     if arch == "convolutional-light":
         return CompactGenerator(q=1, activation="relu")
+    if arch == "task-unet":
+        return TaskGANGenerator()
     return DeepGenerator()
 
 
@@ -52,6 +64,8 @@ def build_discriminator(arch: str, q: int | None = None) -> PatchDiscriminator:
         return operational_discriminator(q)
     if arch == "convolutional-light":
         return conv_light_discriminator()
+    if arch == "task-unet":
+        return task_gan_discriminator()
     return conv_discriminator()
 
 
@@ -61,6 +75,15 @@ def parameter_count(model: nn.Module) -> int:
 
 __all__ = [
     "ARCHITECTURES",
+    "OUTPUT_MODES",
+    "ResidualRestorer",
+    "ToneCurve",
+    "call_generator",
+    "file_state",
+    "split_file_state",
+    "TaskGANGenerator",
+    "UNetGenerator",
+    "wrap_output",
     "SUPPORTED_Q",
     "CompactGenerator",
     "DeepGenerator",

@@ -28,10 +28,11 @@ class PatchDiscriminator(nn.Module):
         strides: tuple[int, ...],
         q: int = 1,
         final_leaky: bool = False,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
         self.final_leaky = final_leaky
-        self.first = OperationalConv2d(3, widths[0], 4, stride=2, q=q, bias=True)
+        self.first = OperationalConv2d(in_channels, widths[0], 4, stride=2, q=q, bias=True)
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         for cin, cout, s in zip(widths[:-1], widths[1:], strides, strict=True):
@@ -40,11 +41,18 @@ class PatchDiscriminator(nn.Module):
         self.last = OperationalConv2d(widths[-1], 1, 4, stride=1, q=q, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[-1]
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's activation, the score map last (feature matching compares the others)."""
         h = F.leaky_relu(self.first(x), LEAK)
+        feats = [h]
         for conv, norm in zip(self.convs, self.norms, strict=True):
             h = F.leaky_relu(norm(conv(h)), LEAK)
+            feats.append(h)
         out = self.last(h)
-        return F.leaky_relu(out, LEAK) if self.final_leaky else out
+        feats.append(F.leaky_relu(out, LEAK) if self.final_leaky else out)
+        return feats
 
     def tf_weight_layers(self) -> list[nn.Module]:
         layers: list[nn.Module] = [self.first]

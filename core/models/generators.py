@@ -43,6 +43,10 @@ class R2CGenerator(nn.Module):
     def tf_weight_layers(self) -> list[nn.Module]:
         raise NotImplementedError
 
+    def output_layer(self) -> nn.Module:
+        """The layer whose output the final tanh turns into the image (zeroed to start from identity)."""
+        raise NotImplementedError
+
 
 class CompactResidualBlock(nn.Module):
     """The compact generators' single residual block, with both of the authors' wirings.
@@ -96,6 +100,9 @@ class CompactGenerator(R2CGenerator):
     def tf_weight_layers(self) -> list[nn.Module]:
         b = self.block
         return [self.down, self.down_norm, b.conv1, b.norm1, b.conv2, b.norm2, self.up, self.head.dense]
+
+    def output_layer(self) -> nn.Module:
+        return self.up
 
 
 class DeepResidualBlock(nn.Module):
@@ -159,3 +166,6 @@ class DeepGenerator(R2CGenerator):
             layers += [b.conv1, b.norm1, b.conv2, b.norm2]
         layers += [self.up1, self.up1_norm, self.up2, self.up2_norm, self.out, self.head.dense]
         return layers
+
+    def output_layer(self) -> nn.Module:
+        return self.out

@@ -50,7 +50,9 @@ def load_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, t
         idx, key = name.split("/", 1)
         new_state.setdefault(int(idx), {})[key] = torch.tensor(value)
     state_dict["state"] = new_state
-    for group, saved in zip(state_dict["param_groups"], scalars["param_groups"], strict=True):
+    # A checkpoint from before a parameter group was added (e.g. the tone curve) restores the groups
+    # it has; the new group's parameters start with fresh Adam moments.
+    for group, saved in zip(state_dict["param_groups"], scalars["param_groups"], strict=False):
         group.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()})
     opt.load_state_dict(state_dict)
 
@@ -84,3 +86,19 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         return load_file(str(path / "tensors.safetensors")), json.loads((path / "state.json").read_text())
     except (OSError, ValueError) as exc:
         raise TrainingError(path, f"training checkpoint cannot be read ({exc})") from None
+
+
+def load_latest_checked(run_dir: Path, config: Any, keys: tuple[str, ...]
+                        ) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The newest checkpoint of ``run_dir`` (None if there is none), refused when it was trained with
+    other values of ``keys`` than ``config`` has (a key the checkpoint lacks counts as the class default)."""
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        return None
+    tensors, state = load_checkpoint(path)
+    saved = state["config"]
+    for key in keys:
+        if saved.get(key, getattr(type(config), key, None)) != getattr(config, key):
+            raise TrainingError(path, f"checkpoint was trained with {key}={saved.get(key)!r}, "
+                                      f"not {getattr(config, key)!r}")
+    return path, tensors, state

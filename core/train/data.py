@@ -49,7 +49,12 @@ def read_gray(path: Path) -> np.ndarray:
     return load_xray(path).display
 
 
-def read_labeled_folder(folder: str | Path) -> list[LabeledImage]:
+UNLABELED = -1  # a film whose label is not COVID-19/control (e.g. NIH pneumonia): restoration only
+
+
+def read_labeled_folder(folder: str | Path, other_labels: bool = False) -> list[LabeledImage]:
+    """The films listed in ``labels.csv``; with ``other_labels``, labels other than COVID-19/control
+    (NIH no_finding, pneumonia) are kept as ``UNLABELED`` instead of being an error."""
     folder = Path(folder)
     table = folder / "labels.csv"
     if not table.is_file():
@@ -61,7 +66,7 @@ def read_labeled_folder(folder: str | Path) -> list[LabeledImage]:
         if missing:
             raise TrainingError(table, f"missing column(s): {', '.join(sorted(missing))}")
         for row_no, row in enumerate(reader, start=2):
-            label = _LABELS.get(row["label"].strip().lower())
+            label = _LABELS.get(row["label"].strip().lower(), UNLABELED if other_labels else None)
             if label is None:
                 raise TrainingError(table, f"row {row_no}: unknown label {row['label']!r} (use covid or control)")
             path = folder / row["file"]
@@ -120,6 +125,16 @@ def read_mask_folder(folder: str | Path) -> list[MaskPair]:
     if not pairs:
         raise TrainingError(folder, "no image/mask pairs")
     return pairs
+
+
+def holdout_by_patient(items: list[LabeledImage], fraction: float, seed: int) -> tuple[list, list]:
+    """(train, held out): a patient is held out when a hash of its key and the seed falls below
+    ``fraction``, so the split is stable when films are added (no stratification needed)."""
+    train, held = [], []
+    for it in items:
+        h = int(hashlib.sha256(f"{seed}:{it.patient_key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (held if h < fraction else train).append(it)
+    return train, held
 
 
 def split_masks(pairs: list[MaskPair], test_fraction: float, seed: int) -> tuple[list, list]:

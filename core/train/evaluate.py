@@ -28,9 +28,18 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, fbeta_sc
 
 from core.degrade import degrade
 from core.errors import TrainingError
-from core.quality import psnr, ssim
+from core.quality import checkerboard_ratio, psnr, ssim
 from core.restore import Restorer, to_model_input
-from core.train.data import LabeledImage, read_gray, read_labeled_folder, read_mask, read_mask_folder, split_masks
+from core.train.data import (
+    UNLABELED,
+    LabeledImage,
+    holdout_by_patient,
+    read_gray,
+    read_labeled_folder,
+    read_mask,
+    read_mask_folder,
+    split_masks,
+)
 from core.train.domains import DomainPlan, build_domain_plan
 from core.variants import VARIANTS, weights_path
 
@@ -71,41 +80,90 @@ def _model_inputs(paths: list[Path]) -> list[np.ndarray]:
     return [(to_model_input(read_gray(p))[0] + 1.0) / 2.0 for p in paths]
 
 
-def evaluate_generator(restorer: Restorer, variant: str | None, weights: str | None, clean: list[np.ndarray],
-                       all_items: list[LabeledImage], all_images: list[np.ndarray], iterations: list[int],
-                       seed: int) -> dict[str, Any]:
-    loaded = restorer.generator(variant, weights)
+def independent_blend(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A fixed-recipe degradation, independent of ``core.degrade`` (which training uses): blur,
+    under-exposure, noise and JPEG, applied at the film's own resolution (so the restorer's
+    resize to 256 px is part of the test, as it is for a real film)."""
+    import cv2
+
+    img = np.clip(np.asarray(image, np.float32), 0, 1)
+    scale = max(img.shape) / 512.0  # strengths defined for a 512-px film
+    img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.8, 1.6)) * scale)
+    img = np.power(img, float(rng.uniform(1.2, 1.5))) * float(rng.uniform(0.85, 0.95))
+    img = img + rng.normal(0.0, float(rng.uniform(0.02, 0.04)), img.shape).astype(np.float32)
+    ok, buf = cv2.imencode(".jpg", (np.clip(img, 0, 1) * 255).round().astype(np.uint8),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 60))])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+
+
+def restoration_figures(restorer: Restorer, variant: str | None, weights: str | None, clean: list[np.ndarray],
+                        iterations: list[int], seed: int, degraded: list[np.ndarray] | None = None
+                        ) -> dict[str, Any]:
+    """Gain on degraded films, clean films kept, and checkerboard, per pass count.
+
+    ``clean`` are references at the model size; ``degraded`` (any size) defaults to the training
+    degradation of ``clean`` with a fixed seed.
+    """
     n_iter = max(iterations)
-    out: dict[str, Any] = {"model_file": str(loaded.path), "model_sha256": loaded.manifest.sha256,
-                           "epochs_done": loaded.manifest.provenance.get("epochs_done"),
-                           "default_iterations": loaded.manifest.default_iterations}
-    # (a) restoration of synthetically degraded clean held-out images
-    degraded = [degrade(img, np.random.default_rng([seed, EVAL_SEED_TAG, i])).image for i, img in enumerate(clean)]
+    if degraded is None:
+        degraded = [degrade(img, np.random.default_rng([seed, EVAL_SEED_TAG, i])).image for i, img in enumerate(clean)]
+    deg_small = [(to_model_input(d)[0] + 1.0) / 2.0 for d in degraded]
     restored = restorer.restore_many(degraded, variant, n_iter, weights)
     per_iter: dict[str, dict[str, float]] = {
-        "0": {"psnr": _mean([psnr(c, d) for c, d in zip(clean, degraded, strict=True)]),
-              "ssim": _mean([ssim(c, d) for c, d in zip(clean, degraded, strict=True)])}}
+        "0": {"psnr": _mean([psnr(c, d) for c, d in zip(clean, deg_small, strict=True)]),
+              "ssim": _mean([ssim(c, d) for c, d in zip(clean, deg_small, strict=True)])}}
     for k in iterations:
-        per_iter[str(k)] = {"psnr": _mean([psnr(c, r.images[k - 1]) for c, r in zip(clean, restored, strict=True)]),
-                            "ssim": _mean([ssim(c, r.images[k - 1]) for c, r in zip(clean, restored, strict=True)])}
-    out["degraded"] = {"n": len(clean), "per_iteration": per_iter,
-                       "psnr_gain_db": {str(k): per_iter[str(k)]["psnr"] - per_iter["0"]["psnr"] for k in iterations}}
-    # (b) a high-quality input must stay high quality
+        outs = [r.images[k - 1] for r in restored]
+        per_iter[str(k)] = {"psnr": _mean([psnr(c, o) for c, o in zip(clean, outs, strict=True)]),
+                            "ssim": _mean([ssim(c, o) for c, o in zip(clean, outs, strict=True)]),
+                            "checkerboard": _mean([checkerboard_ratio(o, c) for c, o in zip(clean, outs, strict=True)])}
     kept = restorer.restore_many(clean, variant, n_iter, weights)
-    out["high_quality"] = {"n": len(clean), "per_iteration": {
-        str(k): {"psnr": _mean([psnr(c, r.images[k - 1]) for c, r in zip(clean, kept, strict=True)]),
-                 "ssim": _mean([ssim(c, r.images[k - 1]) for c, r in zip(clean, kept, strict=True)])}
-        for k in iterations}}
-    # (c) classification from the class head on the first pass
-    preds = restorer.restore_many(all_images, variant, 1, weights)
-    y_true = [it.label for it in all_items]
+    high: dict[str, dict[str, float]] = {}
+    for k in iterations:
+        outs = [r.images[k - 1] for r in kept]
+        high[str(k)] = {"psnr": _mean([psnr(c, o) for c, o in zip(clean, outs, strict=True)]),
+                        "ssim": _mean([ssim(c, o) for c, o in zip(clean, outs, strict=True)]),
+                        "checkerboard": _mean([checkerboard_ratio(o, c) for c, o in zip(clean, outs, strict=True)]),
+                        "checkerboard_max": float(max(checkerboard_ratio(o, c)
+                                                      for c, o in zip(clean, outs, strict=True)))}
+    return {"degraded": {"n": len(clean), "per_iteration": per_iter,
+                         "psnr_gain_db": {str(k): per_iter[str(k)]["psnr"] - per_iter["0"]["psnr"]
+                                          for k in iterations}},
+            "high_quality": {"n": len(clean), "per_iteration": high}}
+
+
+def classification_figures(restorer: Restorer, variant: str | None, weights: str | None,
+                           items: list[LabeledImage], images: list[np.ndarray]) -> dict[str, Any]:
+    """Class-head figures (first pass, threshold 0.5), overall and per source; unlabelled films skipped."""
+    keep = [i for i, it in enumerate(items) if it.label != UNLABELED]
+    items, images = [items[i] for i in keep], [images[i] for i in keep]
+    if not items:
+        return {"overall": None, "by_source": {}, "note": "no COVID-19/control labels in this set"}
+    preds = restorer.restore_many(images, variant, 1, weights)
+    y_true = [it.label for it in items]
     y_pred = [int(r.probs[0][1] >= 0.5) for r in preds]
     by_source: dict[str, dict] = {}
-    for source in sorted({it.source for it in all_items}):
-        idx = [i for i, it in enumerate(all_items) if it.source == source]
+    for source in sorted({it.source for it in items}):
+        idx = [i for i, it in enumerate(items) if it.source == source]
         by_source[source] = classification_metrics([y_true[i] for i in idx], [y_pred[i] for i in idx])
-    out["classification"] = {"overall": classification_metrics(y_true, y_pred), "by_source": by_source,
-                             "note": CONFOUND_NOTE}
+    return {"overall": classification_metrics(y_true, y_pred), "by_source": by_source, "note": CONFOUND_NOTE}
+
+
+def evaluate_generator(restorer: Restorer, variant: str | None, weights: str | None, clean: list[np.ndarray],
+                       all_items: list[LabeledImage], all_images: list[np.ndarray], iterations: list[int],
+                       seed: int, clean_full: list[np.ndarray] | None = None) -> dict[str, Any]:
+    loaded = restorer.generator(variant, weights)
+    out: dict[str, Any] = {"model_file": str(loaded.path), "model_sha256": loaded.manifest.sha256,
+                           "epochs_done": loaded.manifest.provenance.get("epochs_done"),
+                           "default_iterations": loaded.manifest.default_iterations,
+                           "output_mode": loaded.manifest.output_mode}
+    out |= restoration_figures(restorer, variant, weights, clean, iterations, seed)
+    if clean_full is not None:
+        blended = [independent_blend(img, np.random.default_rng([seed, EVAL_SEED_TAG, 2, i]))
+                   for i, img in enumerate(clean_full)]
+        out["independent_blend"] = restoration_figures(restorer, variant, weights, clean, iterations, seed,
+                                                       degraded=blended)["degraded"]
+    out["classification"] = classification_figures(restorer, variant, weights, all_items, all_images)
     return out
 
 
@@ -143,9 +201,19 @@ def evaluate_segmenter(masks_dir: Path, seg_weights: Path | None, device: torch.
                      "are a robustness check, lower by construction")}
 
 
+EXTERNAL_FRACTION = 0.2  # the held-out patients of an extra folder (core/train/paired_run.py holds out the same)
+
+
+def external_films(folder: Path, seed: int, limit: int) -> list[LabeledImage]:
+    """Held-out patients of another folder (never trained on), the first ``limit`` by name."""
+    _, held = holdout_by_patient(read_labeled_folder(folder, other_labels=True), EXTERNAL_FRACTION, seed)
+    return sorted(held, key=lambda it: it.name)[:limit]
+
+
 def evaluate_all(labeled: Path | None, masks: Path | None, variants: list[str], weights: list[str],
                  seg_weights: Path | None, plan_path: Path | None, seed: int, test_fraction: float,
-                 iterations: list[int], all_images: bool, device: torch.device) -> dict[str, Any]:
+                 iterations: list[int], all_images: bool, device: torch.device,
+                 external: list[Path] | None = None, external_limit: int = 40) -> dict[str, Any]:
     if labeled is None and masks is None:
         raise TrainingError(None, "give --labeled and/or --masks")
     report: dict[str, Any] = {"generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -162,7 +230,8 @@ def evaluate_all(labeled: Path | None, masks: Path | None, variants: list[str], 
             clean_items = [by_name[n] for n in plan.test_clean]
             report["split"] = f"held-out patients (seed {plan.seed}): {len(test_items)} images, " \
                               f"{len(clean_items)} clean"
-        clean = _model_inputs([it.path for it in clean_items])
+        clean_full = [read_gray(it.path) for it in clean_items]
+        clean = [(to_model_input(img)[0] + 1.0) / 2.0 for img in clean_full]
         all_imgs = [read_gray(it.path) for it in test_items]
         restorer = Restorer(device)
         targets: list[tuple[str | None, str | None]] = [(v, None) for v in variants] + [(None, w) for w in weights]
@@ -170,12 +239,22 @@ def evaluate_all(labeled: Path | None, masks: Path | None, variants: list[str], 
             targets = [(v, None) for v in VARIANTS if weights_path(v)]
         if not targets:
             raise TrainingError(None, "no generator weights installed; give --variant or --weights")
+        ext_sets = {}
+        for folder in external or []:
+            ext_items = external_films(folder, seed, external_limit)
+            ext_full = [read_gray(it.path) for it in ext_items]
+            ext_sets[folder.name] = (ext_items, ext_full, [(to_model_input(i)[0] + 1.0) / 2.0 for i in ext_full])
         report["restoration"] = {}
+        report["external"] = {name: {"n": len(v[0]), "restoration": {}} for name, v in ext_sets.items()}
         for variant, w in _bar(targets, "restoration"):
             key = variant or Path(w).stem  # type: ignore[arg-type]
             log.info("evaluating %s", key)
             report["restoration"][key] = evaluate_generator(restorer, variant, w, clean, test_items, all_imgs,
-                                                            iterations, seed)
+                                                            iterations, seed, clean_full=clean_full)
+            for name, (ext_items, ext_full, ext_small) in ext_sets.items():
+                fig = restoration_figures(restorer, variant, w, ext_small, iterations, seed)
+                fig["classification"] = classification_figures(restorer, variant, w, ext_items, ext_full)
+                report["external"][name]["restoration"][key] = fig
     if masks is not None:
         report["segmentation"] = evaluate_segmenter(masks, seg_weights, device, seed, all_images)
     return report
@@ -188,12 +267,22 @@ def format_report(report: dict[str, Any]) -> str:
         its = report["iterations"]
         gains = ", ".join(f"x{k}: {d['psnr_gain_db'][str(k)]:+.2f} dB" for k in its)
         hq = ", ".join(f"x{k}: {h['per_iteration'][str(k)]['psnr']:.2f} dB" for k in its)
-        lines.append(f"{key}: degraded PSNR {d['per_iteration']['0']['psnr']:.2f} dB; gain {gains}")
-        lines.append(f"{'':{len(key)}}  high-quality kept: {hq}")
+        cb = ", ".join(f"x{k}: {h['per_iteration'][str(k)]['checkerboard']:.3f}" for k in its)
+        lines.append(f"{key} (default {r.get('default_iterations', 1)} pass(es)): degraded PSNR "
+                     f"{d['per_iteration']['0']['psnr']:.2f} dB; gain {gains}")
+        if "independent_blend" in r:
+            b = r["independent_blend"]
+            lines.append(f"{'':{len(key)}}  independent blend: input {b['per_iteration']['0']['psnr']:.2f} dB; gain "
+                         + ", ".join(f"x{k}: {b['psnr_gain_db'][str(k)]:+.2f} dB" for k in its))
+        lines.append(f"{'':{len(key)}}  high-quality kept: {hq}; checkerboard {cb}")
         lines.append(f"{'':{len(key)}}  classification: acc {c['accuracy']:.3f} sens {c['sensitivity']:.3f} "
                      f"spec {c['specificity']:.3f} prec {c['precision']:.3f} F1 {c['f1']:.3f} F2 {c['f2']:.3f}")
+    for name, ext in report.get("external", {}).items():
+        for key, r in ext["restoration"].items():
+            k = str(report.get("restoration", {}).get(key, {}).get("default_iterations", 1))
+            lines.append(f"{name} / {key} x{k}: gain {r['degraded']['psnr_gain_db'][k]:+.2f} dB, clean kept "
+                         f"{r['high_quality']['per_iteration'][k]['psnr']:.2f} dB")
     if "segmentation" in report:
         for name, v in report["segmentation"]["by_dataset"].items():
             lines.append(f"segmentation {name}: n={v['n']} Dice {v['dice']:.4f} IoU {v['iou']:.4f}")
     return "\n".join(lines)
-

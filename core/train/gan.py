@@ -32,8 +32,9 @@ import torch.nn.functional as F
 
 from core.degrade import degrade
 from core.errors import TrainingError
-from core.models import build_discriminator, build_generator, check_arch
-from core.train.checkpoint import latest_checkpoint, load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
+from core.models import ResidualRestorer, build_discriminator, build_generator, check_arch, file_state, wrap_output
+from core.models.upsampling import balance_model
+from core.train.checkpoint import load_latest_checked, load_optimizer, optimizer_tensors, save_checkpoint
 from core.train.data import LabeledImage
 from core.train.domains import DomainPlan
 
@@ -64,6 +65,14 @@ class GanConfig:
     # that discriminator diverged in our runs (its x^5 terms of unbounded features drove the
     # LSGAN loss to 1e8 within ten steps), so the Q=5 bundled run uses Q=3 discriminators.
     disc_q: int | None = None
+    # "paper": the authors' objective unchanged. "paired-cyclegan": the second stage of the bundled
+    # recipe: the same objective started from a paired warm start (``init_from``, core/train/paired.py)
+    # plus ``paired_weight`` x L1(G_A2B(degraded B), B), which keeps the restoration anchored.
+    recipe: str = "paper"
+    output_mode: str = "absolute"
+    paired_weight: float = 0.0
+    init_from: str | None = None
+    balance_upsampling: bool = False  # core/models/upsampling.py; the bundled recipe turns it on
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -152,14 +161,24 @@ class GanTrainer:
     """Owns the four networks, their optimizers and pools; trains, samples and checkpoints."""
 
     LOSS_NAMES = ("g_total", "adv_a2b", "adv_b2a", "cyc_a", "cyc_b", "id_a", "id_b",
-                  "ce_a2b", "ce_b2a", "ce_a2b2a", "ce_b2a2b", "ce_a2a", "ce_b2b", "d_a", "d_b")
+                  "ce_a2b", "ce_b2a", "ce_a2b2a", "ce_b2a2b", "ce_a2a", "ce_b2b", "paired", "d_a", "d_b")
 
     def __init__(self, config: GanConfig, data: GanData, run_dir: Path, device: torch.device) -> None:
         check_arch(config.arch, config.q)
         self.config, self.data, self.run_dir, self.device = config, data, Path(run_dir), device
         torch.manual_seed(config.seed)
-        self.G_A2B = build_generator(config.arch, config.q).to(device)
-        self.G_B2A = build_generator(config.arch, config.q).to(device)
+        # The bare generators (saved, exported) and the networks as run (with their output mode).
+        self.net_A2B = build_generator(config.arch, config.q)
+        self.net_B2A = build_generator(config.arch, config.q)
+        self.G_A2B = wrap_output(self.net_A2B, config.output_mode)
+        self.G_B2A = wrap_output(self.net_B2A, config.output_mode)
+        if config.init_from:
+            self._init_from(Path(config.init_from))
+        if config.balance_upsampling:
+            balance_model(self.net_A2B)
+            balance_model(self.net_B2A)
+        self.G_A2B.to(device)
+        self.G_B2A.to(device)
         disc_q = config.disc_q if config.disc_q is not None else config.q
         self.D_A = build_discriminator(config.arch, disc_q).to(device)
         self.D_B = build_discriminator(config.arch, disc_q).to(device)
@@ -172,6 +191,21 @@ class GanTrainer:
         self.amp = device.type == "cuda"
         if len(data.a_images) == 0 or len(data.b_images) == 0:
             raise TrainingError(run_dir, "both domains need at least one image")
+
+    def _init_from(self, path: Path) -> None:
+        """Both generators start from one model file (the paired warm start): A2B restores, and
+        B2A starts as the same near-identity map and learns to degrade."""
+        from core.restore import load_generator_state
+        from core.weights.model_file import load_state
+
+        state, manifest = load_state(path)
+        if (manifest.architecture, manifest.q) != (self.config.arch, self.config.q):
+            raise TrainingError(path, f"holds {manifest.architecture} q={manifest.q}, "
+                                      f"not {self.config.arch} q={self.config.q}")
+        for g in (self.G_A2B, self.G_B2A):
+            load_generator_state(g, state, path, require_tone=False)
+            if isinstance(g, ResidualRestorer) and manifest.output_mode != "residual":
+                g.zero_output()
 
     # ----- schedule -------------------------------------------------------------------
     @property
@@ -198,6 +232,7 @@ class GanTrainer:
         return a[:n], b[:n]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.random.Generator]:
+        """(A, B, label A, label B, rng); ``self.last_b_degraded`` holds degraded copies of B for the paired term."""
         epoch, within = divmod(step, self.steps_per_epoch)
         rng = np.random.default_rng([self.config.seed, epoch, within])
         order_a, order_b = self._epoch_order(epoch)
@@ -212,6 +247,9 @@ class GanTrainer:
             a_imgs.append(_augment(img, self.config.crop_size, rng))
         for i in ib:
             b_imgs.append(_augment(self.data.b_images[i], self.config.crop_size, rng))
+        self.last_b_degraded = None
+        if self.config.paired_weight:
+            self.last_b_degraded = _to_tensor([degrade(b, rng).image for b in b_imgs]).to(self.device)
         la = torch.tensor([self.data.a_labels[i] for i in ia], dtype=torch.long)
         lb = torch.tensor([self.data.b_labels[i] for i in ib], dtype=torch.long)
         dev = self.device
@@ -239,11 +277,16 @@ class GanTrainer:
                                     ("ce_a2b2a", A2B2A_cls, label_a), ("ce_b2a2b", B2A2B_cls, label_b),
                                     ("ce_a2a", A2A_cls, label_a), ("ce_b2b", B2B_cls, label_b)):
             parts[name] = F.cross_entropy(logits.float(), label)
+        parts["paired"] = A.new_zeros(())
+        if cfg.paired_weight and self.last_b_degraded is not None:
+            restored, _ = self.G_A2B.forward_logits(self.last_b_degraded)
+            parts["paired"] = F.l1_loss(restored.float(), B)
         p = parts
         total = (
             p["adv_a2b"] + p["adv_b2a"] + cfg.cls_adv_weight * (p["ce_a2b"] + p["ce_b2a"])
             + cfg.cycle_weight * (p["cyc_a"] + p["cyc_b"] + cfg.cls_cycle_weight * (p["ce_a2b2a"] + p["ce_b2a2b"]))
             + cfg.identity_weight * (p["id_a"] + p["id_b"] + cfg.cls_identity_weight * (p["ce_a2a"] + p["ce_b2b"]))
+            + cfg.paired_weight * p["paired"]
         )
         return total, parts, A2B, B2A
 
@@ -264,6 +307,9 @@ class GanTrainer:
         self.opt_G.zero_grad(set_to_none=True)
         g_total.backward()
         self.opt_G.step()
+        if self.config.balance_upsampling:
+            balance_model(self.net_A2B)
+            balance_model(self.net_B2A)
         # Discriminators see pooled fakes (the history pool stabilises training).
         fake_b = self.pool_A2B.query(A2B.detach().float(), rng)
         fake_a = self.pool_B2A.query(B2A.detach().float(), rng)
@@ -278,7 +324,9 @@ class GanTrainer:
     # ----- checkpoints ------------------------------------------------------------------
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors: dict[str, torch.Tensor] = {}
-        for name, model in (("G_A2B", self.G_A2B), ("G_B2A", self.G_B2A), ("D_A", self.D_A), ("D_B", self.D_B)):
+        for name, g in (("G_A2B", self.G_A2B), ("G_B2A", self.G_B2A)):
+            tensors |= {f"{name}.{k}": v for k, v in file_state(g).items()}
+        for name, model in (("D_A", self.D_A), ("D_B", self.D_B)):
             tensors |= {f"{name}.{k}": v for k, v in model.state_dict().items()}
         g_t, g_s = optimizer_tensors("opt_G", self.opt_G)
         d_t, d_s = optimizer_tensors("opt_D", self.opt_D)
@@ -295,16 +343,17 @@ class GanTrainer:
         return save_checkpoint(self.run_dir, self.step, tensors, state)
 
     def resume(self) -> bool:
-        path = latest_checkpoint(self.run_dir)
-        if path is None:
+        found = load_latest_checked(self.run_dir, self.config,
+                                    ("arch", "q", "batch_size", "seed", "crop_size", "load_size", "output_mode"))
+        if found is None:
             return False
-        tensors, state = load_checkpoint(path)
-        saved = state["config"]
-        for key in ("arch", "q", "batch_size", "seed", "crop_size", "load_size"):
-            if saved.get(key) != getattr(self.config, key):
-                raise TrainingError(path, f"checkpoint was trained with {key}={saved.get(key)!r}, "
-                                          f"not {getattr(self.config, key)!r}")
-        for name, model in (("G_A2B", self.G_A2B), ("G_B2A", self.G_B2A), ("D_A", self.D_A), ("D_B", self.D_B)):
+        path, tensors, state = found
+        from core.restore import load_generator_state
+
+        for name, g in (("G_A2B", self.G_A2B), ("G_B2A", self.G_B2A)):
+            load_generator_state(g, {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")},
+                                 path)
+        for name, model in (("D_A", self.D_A), ("D_B", self.D_B)):
             model.load_state_dict({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")})
         load_optimizer("opt_G", self.opt_G, tensors, state["opt_G"])
         load_optimizer("opt_D", self.opt_D, tensors, state["opt_D"])
@@ -340,7 +389,7 @@ class GanTrainer:
         return out
 
     def fit(self, max_steps: int | None = None, progress: bool = True,
-            cancelled: Callable[[], bool] | None = None) -> int:
+            cancelled: Callable[[], bool] | None = None, max_seconds: float | None = None) -> int:
         """Train until the configured epochs end (or ``max_steps`` more steps); returns steps done now."""
         from tqdm import tqdm
 
@@ -349,7 +398,7 @@ class GanTrainer:
         end = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
         log_path = self.run_dir / "metrics.csv"
         new_log = not log_path.exists()
-        done = 0
+        done, started = 0, time.monotonic()
         with open(log_path, "a", newline="") as f, tqdm(total=end, initial=self.step, disable=not progress,
                                                         desc=f"train {self.config.arch} q={self.config.q}",
                                                         unit="step", dynamic_ncols=True) as bar:
@@ -357,7 +406,7 @@ class GanTrainer:
             if new_log:
                 writer.writeheader()
             while self.step < end:
-                if cancelled and cancelled():
+                if (cancelled and cancelled()) or (max_seconds and time.monotonic() - started > max_seconds):
                     break
                 t0 = time.perf_counter()
                 losses = self.train_step()
@@ -375,4 +424,8 @@ class GanTrainer:
                         self.on_checkpoint(self)
                 if self.config.sample_every and self.step % self.config.sample_every == 0:
                     self.save_samples()
+            if done and self.step % self.config.checkpoint_every != 0 and self.step != end:
+                self.save()  # stopped by time or cancel: keep what was learnt
+                if self.on_checkpoint:
+                    self.on_checkpoint(self)
         return done

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,19 @@ import numpy as np
 import torch
 
 from core.errors import TrainingError
-from core.models import build_generator
 from core.models.segmenter import build_segmenter
-from core.restore import to_display, to_model_input
+from core.preprocess import to_square
+from core.restore import Restorer, generator_from_state, to_display, to_model_input
 from core.train.data import read_gray, read_labeled_folder
 from core.train.domains import DomainPlan
-from core.train.evaluate import evaluate_all, format_report
+from core.train.evaluate import (
+    evaluate_all,
+    external_films,
+    independent_blend,
+    restoration_figures,
+)
+from core.train.report import evaluation_markdown, model_card
+from core.train.tone import TONE_FILE
 from core.variants import SEGMENTER_ID, VARIANTS
 from core.weights.model_file import load_state, read_manifest, save_model, sidecar_path
 
@@ -37,11 +45,10 @@ HALF_MASK_DICE = 0.995  # segmenter: masks from fp16 weights vs fp32 weights
 
 
 def _half_ok_generator(state: dict[str, torch.Tensor], arch: str, q: int | None, iterations: int,
-                       images: list[np.ndarray]) -> tuple[bool, dict[str, float]]:
-    full = build_generator(arch, q).eval()
-    full.load_state_dict(state)
-    half = build_generator(arch, q).eval()
-    half.load_state_dict({k: v.half().float() for k, v in state.items()})
+                       images: list[np.ndarray], output_mode: str = "absolute") -> tuple[bool, dict[str, float]]:
+    full = generator_from_state(arch, q, output_mode, state, "float32 weights").eval()
+    half = generator_from_state(arch, q, output_mode, {k: v.half().float() if v.is_floating_point() else v
+                                                       for k, v in state.items()}, "float16 weights").eval()
     x = torch.from_numpy(np.stack([to_model_input(im) for im in images]))
     y1, y2 = x, x
     with torch.no_grad():
@@ -67,31 +74,120 @@ def _half_ok_segmenter(state: dict[str, torch.Tensor], images: list[np.ndarray],
     return dice >= HALF_MASK_DICE, {"mask_dice_fp16_vs_fp32": dice}
 
 
+CLEAN_KEEP_DB = 32.0  # a pass count may not take clean films below this PSNR
+CHECKERBOARD_MAX = 1.1  # nor add periodic (2/4-px) energy beyond this ratio
+PASS_CHOICES = (1, 2, 3)
+
+
+def pick_passes(gain: dict[str, float], clean_psnr: dict[str, float], checkerboard: dict[str, float]) -> int:
+    """The pass count with the best gain among those that keep clean films >= CLEAN_KEEP_DB and
+    add no checkerboard; 1 (the least damage) when none qualifies."""
+    ok = [k for k in PASS_CHOICES
+          if clean_psnr[str(k)] >= CLEAN_KEEP_DB and checkerboard[str(k)] <= CHECKERBOARD_MAX]
+    return max(ok, key=lambda k: gain[str(k)]) if ok else 1
+
+
+def choose_passes(restorer: Restorer, model_file: Path, validation: list[np.ndarray], seed: int
+                  ) -> tuple[int, dict[str, Any]]:
+    """``pick_passes`` on validation films (never the test split); returns the count and the figures."""
+    figs = restoration_figures(restorer, None, str(model_file), validation, list(PASS_CHOICES), seed)
+    gain = figs["degraded"]["psnr_gain_db"]
+    high = figs["high_quality"]["per_iteration"]
+    clean = {k: v["psnr"] for k, v in high.items()}
+    board = {k: v["checkerboard"] for k, v in high.items()}
+    best = pick_passes(gain, clean, board)
+    return best, {"chosen": best, "rule": f"best gain with clean films >= {CLEAN_KEEP_DB} dB and checkerboard "
+                                          f"<= {CHECKERBOARD_MAX}; 1 if none", "n_validation": len(validation),
+                  "gain_db": gain, "clean_psnr": clean, "checkerboard": board}
+
+
+TONE_RUN = "tone"
+
+
+def graft_tone_curve(state: dict[str, torch.Tensor], tone_run: Path, manifest: Any) -> dict[str, torch.Tensor]:
+    """Give a residual generator the tone curve fitted on whole films (``train --recipe tone``),
+    which saw far more films than a generator run's own curve; recorded in the manifest."""
+    from safetensors.torch import load_file
+
+    from core.models.residual import TONE_PREFIX
+    from core.weights.model_file import sha256_of
+
+    path = tone_run / "model" / TONE_FILE
+    record = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
+    manifest.provenance["tone_curve"] = {"from": "r2c-review train --recipe tone (shared by all variants)",
+                                         "sha256": sha256_of(path), "steps": record.get("steps"),
+                                         "films": record.get("films")}
+    kept = {k: v for k, v in state.items() if not k.startswith(TONE_PREFIX)}
+    return kept | {TONE_PREFIX + k: v for k, v in load_file(str(path)).items()}
+
+
+def training_time(run: Path) -> dict[str, float]:
+    """Steps and CPU time of a run, from its ``metrics.csv`` (one row per optimisation step)."""
+    import csv
+
+    path = run / "metrics.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(f) if row.get("seconds")]
+    return {"logged_steps": len(seconds), "seconds": round(sum(seconds), 1),
+            "wall_hours": round(sum(seconds) / 3600, 3)}
+
+
+def validation_films(validation: Path, seed: int, limit: int = 40) -> list[np.ndarray]:
+    """Held-out patients of the validation folder at model size (never the test split)."""
+    return [(to_model_input(read_gray(it.path))[0] + 1.0) / 2.0 for it in external_films(validation, seed, limit)]
+
+
 def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: torch.device,
-            half_over_mb: float = 8.0, seg_run: Path | None = None) -> dict[str, Any]:
+            half_over_mb: float = 8.0, seg_run: Path | None = None, validation: Path | None = None,
+            external: list[Path] | None = None) -> dict[str, Any]:
     """Install every trained generator run under ``runs`` and the segmenter of ``seg_run``
-    (default ``runs/lung-seg``), then evaluate what was installed."""
+    (default ``runs/lung-seg``), then evaluate what was installed (with the installed
+    segmenter when no new one is given). With ``validation`` (a labelled folder whose held-out
+    patients no model trained on), each variant's default pass count is chosen there."""
     out.mkdir(parents=True, exist_ok=True)
     installed: list[str] = []
     precision: dict[str, Any] = {}
     plan_path: Path | None = None
     sample_images: list[np.ndarray] | None = None
+    restorer = Restorer(device)
+    val = (validation_films(validation, 0) or None) if validation else None
+    if validation and val is None:
+        log.warning("no held-out films in %s: default passes kept as trained", validation)
     for vid, variant in VARIANTS.items():
         src = runs / vid / "model" / f"{vid}.safetensors"
         if not src.is_file():
             log.warning("no trained model for %s in %s; skipped", vid, src.parent)
             continue
         state, manifest = load_state(src)
+        manifest.provenance["training_time"] = training_time(runs / vid)
+        if manifest.output_mode == "residual" and (runs / TONE_RUN / "model" / TONE_FILE).is_file():
+            state = graft_tone_curve(state, runs / TONE_RUN, manifest)
+        init = manifest.provenance.get("config", {}).get("init_from")
+        if init and Path(init).is_file():  # started from earlier weights: say which
+            base = read_manifest(Path(init))
+            manifest.provenance["started_from"] = {
+                "sha256": base.sha256, "recipe": base.provenance.get("recipe", "paper"),
+                "epochs_done": base.provenance.get("epochs_done"), "step": base.provenance.get("step")}
         plan_path = plan_path or runs / vid / "domains.json"
         if sample_images is None:
             plan = DomainPlan.load(plan_path)
             by_name = {it.name: it for it in read_labeled_folder(labeled)}
             sample_images = [read_gray(by_name[n].path) for n in plan.test_clean[:8]]
+        if val is not None:  # on exactly what will ship (the tone curve given above included)
+            with tempfile.TemporaryDirectory() as tmp:
+                candidate = Path(tmp) / src.name
+                save_model(candidate, state, dataclasses.replace(manifest, sha256=None))
+                passes, choice = choose_passes(restorer, candidate, val, 0)
+            manifest = dataclasses.replace(manifest, default_iterations=passes)
+            manifest.provenance["passes_choice"] = choice
         size_mb = sum(v.numel() for v in state.values()) * 4 / 1e6
         use_half, errors = False, {}
         if size_mb > half_over_mb:
             use_half, errors = _half_ok_generator(state, variant.architecture, variant.q,
-                                                  variant.default_iterations, sample_images)
+                                                  max(manifest.default_iterations, 3), sample_images,
+                                                  manifest.output_mode)
         precision[vid] = {"float16": use_half, "fp16_vs_fp32_max_error": errors}
         manifest.provenance["storage"] = "float16 (checked within tolerance of float32)" if use_half else "float32"
         save_model(out / f"{vid}.safetensors", state, dataclasses.replace(manifest, sha256=None), half=use_half)
@@ -114,20 +210,73 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
     if not installed:
         raise TrainingError(runs, "no trained generator runs found (expected <runs>/<variant>/model/*.safetensors)")
 
-    report = evaluate_all(labeled=labeled, masks=masks if seg_src.is_file() else None, variants=[],
+    seg_file = out / f"{SEGMENTER_ID}.safetensors"
+    report = evaluate_all(labeled=labeled, masks=masks if seg_file.is_file() else None, variants=[],
                           weights=[str(out / f"{v}.safetensors") for v in installed],
-                          seg_weights=out / f"{SEGMENTER_ID}.safetensors" if seg_src.is_file() else None,
+                          seg_weights=seg_file if seg_file.is_file() else None,
                           plan_path=plan_path, seed=0, test_fraction=0.2, iterations=[1, 2, 3], all_images=False,
-                          device=device)
+                          device=device, external=external)
     report["precision"] = precision
+    for vid in installed:
+        man = read_manifest(out / f"{vid}.safetensors")
+        if "passes_choice" in man.provenance:
+            report["restoration"][vid]["passes_choice"] = man.provenance["passes_choice"]
+    report["montage"] = write_montage(out / MONTAGE_NAME, labeled, plan_path, installed, out, restorer)
     (out / "evaluation.json").write_text(json.dumps(report, indent=1))
     for vid in installed:
         _add_metrics(out / f"{vid}.safetensors", report["restoration"][vid])
     if "segmentation" in report:
-        _add_metrics(out / f"{SEGMENTER_ID}.safetensors", report["segmentation"])
-    (out / "EVALUATION.md").write_text(evaluation_markdown(report, out))
+        _add_metrics(seg_file, report["segmentation"])
+    (out / "EVALUATION.md").write_text(evaluation_markdown(report))
     (out / "MODEL_CARD.md").write_text(model_card(out, report))
     return report
+
+
+MONTAGE_NAME = "montage.png"
+MONTAGE_FILMS = 6
+MONTAGE_TILE = 256
+
+
+def write_montage(path: Path, labeled: Path, plan_path: Path | None, installed: list[str], models: Path,
+                  restorer: Restorer) -> dict[str, Any]:
+    """Rows: held-out CC BY films; columns: original, degraded (the independent blend), each
+    variant at its default passes. Only CC BY films, credited in EVALUATION.md."""
+    import cv2
+
+    items = read_labeled_folder(labeled)
+    licences = _licences(labeled)
+    plan = DomainPlan.load(plan_path) if plan_path else None
+    held = set(plan.test if plan else [it.name for it in items])
+    films = [it for it in items if it.name in held and licences.get(it.name, ("", ""))[0].startswith("CC-BY (")]
+    films = films[:MONTAGE_FILMS]
+    rows, credits = [], []
+    header = ["original", "degraded", *installed]
+    for i, it in enumerate(films):
+        full = read_gray(it.path)
+        degraded = independent_blend(full, np.random.default_rng([0, 0x307A6E, i]))
+        tiles = [to_square(full, MONTAGE_TILE), to_square(degraded, MONTAGE_TILE)]
+        for vid in installed:
+            tiles.append(restorer.restore(degraded, None, None, models / f"{vid}.safetensors").final)
+        rows.append(np.hstack(tiles))
+        credits.append({"file": it.name, "source": licences[it.name][1], "licence": licences[it.name][0]})
+    if not rows:
+        return {"films": []}
+    grid = (np.clip(np.vstack(rows), 0, 1) * 255).round().astype(np.uint8)
+    bar = np.full((28, grid.shape[1]), 255, np.uint8)
+    for j, name in enumerate(header):
+        cv2.putText(bar, name, (j * MONTAGE_TILE + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), np.vstack([bar, grid]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    return {"file": path.name, "columns": header, "films": credits,
+            "degradation": "core.train.evaluate.independent_blend (blur, under-exposure, noise, JPEG)"}
+
+
+def _licences(labeled: Path) -> dict[str, tuple[str, str]]:
+    import csv
+
+    with open(labeled / "labels.csv", newline="", encoding="utf-8") as f:
+        return {row["file"]: (row.get("license_class", ""),
+                              f"{row.get('source_repo', '')}/{row.get('source_path', '')}")
+                for row in csv.DictReader(f)}
 
 
 def _add_metrics(path: Path, metrics: dict[str, Any]) -> None:
@@ -138,158 +287,3 @@ def _add_metrics(path: Path, metrics: dict[str, Any]) -> None:
     read_manifest(path)  # still consistent with the weights
 
 
-def _f(x: float | None, digits: int = 2) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
-
-
-def evaluation_markdown(report: dict[str, Any], out: Path) -> str:
-    lines = ["# Evaluation of the bundled weights", "",
-             f"Produced by `r2c-review publish` (which runs the same code as `r2c-review evaluate`) on "
-             f"{report['generated']}, device `{report['device']}`.", "",
-             f"Split: {report.get('split', 'n/a')}. Restoration figures are at the model's 256x256 size.", ""]
-    rest = report.get("restoration", {})
-    if rest:
-        lines += ["## Restoration", "",
-                  "(a) clean held-out images degraded with a fixed seed, then restored: PSNR/SSIM against the clean "
-                  "image. (b) clean (high-quality) held-out images restored: PSNR/SSIM against the input.", "",
-                  "| variant | epochs | degraded input PSNR / SSIM | restored x1 | x2 | x3 | gain x1 / x3 (dB) "
-                  "| high-quality kept x1 | x3 |", "|---|---|---|---|---|---|---|---|---|"]
-        for vid, r in rest.items():
-            d, h = r["degraded"]["per_iteration"], r["high_quality"]["per_iteration"]
-            g = r["degraded"]["psnr_gain_db"]
-            lines.append(
-                f"| {vid} | {_f(r.get('epochs_done'), 1)} | {_f(d['0']['psnr'])} / {_f(d['0']['ssim'], 3)} "
-                f"| {_f(d['1']['psnr'])} / {_f(d['1']['ssim'], 3)} | {_f(d['2']['psnr'])} / {_f(d['2']['ssim'], 3)} "
-                f"| {_f(d['3']['psnr'])} / {_f(d['3']['ssim'], 3)} | {g['1']:+.2f} / {g['3']:+.2f} "
-                f"| {_f(h['1']['psnr'])} / {_f(h['1']['ssim'], 3)} | {_f(h['3']['psnr'])} / {_f(h['3']['ssim'], 3)} |")
-        lines += ["", "## COVID-19 classification (generator class head, first pass, threshold 0.5)", "",
-                  "| variant | n | accuracy | sensitivity | specificity | precision | F1 | F2 |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for vid, r in rest.items():
-            c = r["classification"]["overall"]
-            lines.append(f"| {vid} | {c['n']} | {_f(c['accuracy'], 3)} | {_f(c['sensitivity'], 3)} "
-                         f"| {_f(c['specificity'], 3)} | {_f(c['precision'], 3)} | {_f(c['f1'], 3)} "
-                         f"| {_f(c['f2'], 3)} |")
-        lines += ["", "Per data source (accuracy; n):", ""]
-        for vid, r in rest.items():
-            per = "; ".join(f"{src.split('/')[-1]} {_f(m['accuracy'], 2)} (n={m['n']}, covid {m['covid']})"
-                            for src, m in r["classification"]["by_source"].items())
-            lines.append(f"- {vid}: {per}")
-        first = next(iter(rest.values()))
-        lines += ["", f"Caveat: {first['classification']['note']}.", ""]
-    seg = report.get("segmentation")
-    if seg:
-        lines += ["## Lung segmentation", "", "| dataset | n | Dice | IoU | worst Dice |", "|---|---|---|---|---|"]
-        for name, v in seg["by_dataset"].items():
-            lines.append(f"| {name} | {v['n']} | {_f(v['dice'], 4)} | {_f(v['iou'], 4)} | {_f(v['dice_min'], 4)} |")
-        s = seg["standard_convention"]
-        lines += [f"| **standard convention, all** | {s['n']} | **{_f(s['dice'], 4)}** | {_f(s['iou'], 4)} | |", "",
-                  f"Note: {seg['note']}.", ""]
-    if report.get("precision"):
-        lines += ["## Storage precision", ""]
-        for k, v in report["precision"].items():
-            lines.append(f"- {k}: {'float16' if v['float16'] else 'float32'} "
-                         f"{json.dumps(v.get('fp16_vs_fp32_max_error') or v.get('fp16_vs_fp32'))}")
-        lines.append("")
-    lines += ["## Raw figures", "", "```", format_report(report), "```", ""]
-    return "\n".join(lines)
-
-
-MODEL_CARD_INTRO = """# Model card: the bundled R2C Review weights
-
-These weights were produced by R2C Review's own training code on public chest X-rays. They are
-**for research use only**: the training images come under mixed licences (CC BY, CC BY-NC,
-CC BY-NC-ND, CC BY-NC-SA, research-only, NIH), several of which forbid commercial use. They are
-**not** the R2C-GAN authors' weights (those can be imported with `r2c-review import-tf`) and are
-not a medical device.
-
-## Data
-
-* Generators: `../shared/data/cxr_labeled` — 360 PNGs (COVID-19 vs control) from the COVID-19 image
-  data collection, the Figure1 and Actualmed COVID-19 sets and the Montgomery/Shenzhen screening
-  sets. Split by patient (`patient_key`): about 80 % train, 20 % held out, stratified by label and
-  source (seed 0).
-* Segmenter: `../shared/data/lung_masks` — Shenzhen (manual masks) and gbcovid (radiologist masks)
-  pairs with the standard lung-field convention (heart excluded); 20 % of each held out by a hash of
-  the file name. The 110 `v7covid` pairs (retrocardiac region included: another convention) were not
-  trained on and serve as a robustness check.
-
-## Recipe
-
-**Domains** (nobody labelled image quality; `core/train/domains.py`): training images are ranked by
-no-reference measures (noise, sharpness, contrast, clipping; `core/quality.py`). The better half is
-the clean pool, the rest is real poor quality. The clean pool is split by patient: 60 % form domain
-B (high quality); 40 % are held apart and degraded on the fly with a blind blend of 2-4 artifacts
-(spatially varying noise, random blur kernels, under/over-exposure, low contrast, saturation, JPEG;
-`core/degrade.py`). Domain A (poor quality) = real poor images + degraded held-apart images. B and
-the degraded part of A never share a patient.
-
-**R2C-GAN training** (`core/train/gan.py`, as the authors' `train.py`): unpaired CycleGAN with both
-generators and both discriminators, least-squares GAN losses, cycle ×10 and identity ×5 L1 losses,
-the generators' class heads trained with cross-entropy weighted 0.1 / 0.01 / 0.02 inside the
-adversarial / cycle / identity terms, Adam 2e-4 (beta1 0.5), pool of 50 generated images, images
-loaded at 286×286, randomly cropped to 256×256 and flipped, batch size 1. The authors train 2000
-epochs with the learning rate decaying linearly to zero after epoch 100; on this project's 2-core CPU
-that is out of reach, so each variant got a shorter schedule with the same shape (constant, then
-linear decay to zero over the second half), listed below. The shipped generator is G_A2B
-(poor -> high quality). One deviation: with Q=5, the authors' Q=5 operational discriminators diverged
-here (their x^5 terms of unbounded features drove the least-squares loss to 1e8 within ten steps), so
-the Q=5 generators were trained against Q=3 operational discriminators (`--disc-q 3`).
-
-**Segmenter** (`core/train/seg.py`): U-Net with a DenseNet-121 encoder (segmentation-models-pytorch,
-no pretrained weights: nothing may be downloaded), one grayscale input channel standardised per image,
-trained at 256×256 and, where the table says so, fine-tuned at a larger input size (`--init-from`),
-Dice + BCE loss, Adam 1e-3 with warm-up and cosine decay, batch 8; augmentation: rotation
-±10°, scale 0.9-1.1, shifts, gamma/contrast/brightness, and for a third of the samples the same
-artifact blend as above. Post-processing keeps the two largest components and fills holes.
-
-**Reproduce:** `packaging/train-bundled-weights.sh` (resumable), the segmenter command it names, then
-`r2c-review publish --runs runs --labeled ../shared/data/cxr_labeled --masks ../shared/data/lung_masks`.
-
-## The models
-"""
-
-
-def model_card(out: Path, report: dict[str, Any]) -> str:
-    lines = [MODEL_CARD_INTRO, "| file | model | input | parameters | epochs trained (of schedule) | steps "
-             "| storage | hardware | sha256 |", "|---|---|---|---|---|---|---|---|---|"]
-    for path in sorted(out.glob("*.safetensors")):
-        man = read_manifest(path)
-        prov = man.provenance
-        cfg = prov.get("config", {})
-        state, _ = load_state(path, man)
-        params = sum(v.numel() for v in state.values())
-        epochs = f"{prov.get('epochs_done', '?')} (of {cfg.get('epochs', '?')})"
-        if base := prov.get("fine_tuned_from"):
-            epochs = f"{base.get('epochs_done', '?')} at {base.get('input_size')}, then {epochs} at {man.input_size}"
-        lines.append(f"| `{path.name}` | {man.display_name} | {man.input_size} | {params:,} | {epochs} "
-                     f"| {prov.get('step', '?')} | {prov.get('storage', man.dtype)} "
-                     f"| {prov.get('hardware', '?')} | `{(man.sha256 or '')[:16]}…` |")
-    lines += ["", "Training commands are recorded in each model's manifest (`*.json`, `provenance.command` and "
-              "`provenance.config`).", "", "## How good are they", ""]
-    rest = report.get("restoration", {})
-    for vid, r in rest.items():
-        g = r["degraded"]["psnr_gain_db"]
-        h = r["high_quality"]["per_iteration"]
-        c = r["classification"]["overall"]
-        lines.append(f"* **{vid}**: restoring degraded held-out images {g['1']:+.2f} dB PSNR after one pass, "
-                     f"{g['3']:+.2f} dB after three (bar: +3 dB); high-quality inputs kept at "
-                     f"{h['1']['psnr']:.1f} / {h['3']['psnr']:.1f} dB after one / three passes (bar: 35 dB); "
-                     f"COVID-19 classification F1 {c['f1']:.3f} (bar: 0.90).")
-    seg = report.get("segmentation")
-    if seg:
-        s = seg["standard_convention"]
-        lines.append(f"* **lung segmenter**: mean Dice {s['dice']:.4f} on {s['n']} held-out standard-convention "
-                     f"pairs (bar: 0.95).")
-    lines += ["", "Full figures, per pass count and per data source: `EVALUATION.md` (written by the same run of "
-              "`r2c-review publish`; `r2c-review evaluate` reproduces them).", "",
-              "## Limitations, honestly", "",
-              "* Training stopped far short of the authors' 2000 epochs (CPU only); restorations are those of "
-              "early-stage GANs and can show checkerboard texture from the transposed convolutions.",
-              "* Poor image quality was defined by no-reference measures and synthetic degradations, not by "
-              "radiologists.",
-              "* Source and label are confounded in the public data (COVID-19 images are mostly paper figures "
-              "and portable films; controls mostly screening films): the class head may recognise the source "
-              "rather than the disease. The per-source figures in EVALUATION.md show this.",
-              "* Evaluation sets are small (tens of images); treat every figure as indicative.", ""]
-    return "\n".join(lines)

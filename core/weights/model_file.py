@@ -43,6 +43,9 @@ class Manifest:
     default_iterations: int = 1
     input_size: int = 256
     dtype: str = "float32"
+    # "absolute": the generator's tanh output is the image (the paper; imported checkpoints).
+    # "residual": it is a correction relative to the input (core/models/residual.py).
+    output_mode: str = "absolute"
     provenance: dict[str, Any] = field(default_factory=dict)  # source, data, command, epochs, hardware, metrics
     sha256: str | None = None  # of the .safetensors file; only in the sidecar
     format_version: int = FORMAT_VERSION

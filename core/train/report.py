@@ -1,0 +1,280 @@
+"""``EVALUATION.md`` and ``MODEL_CARD.md``: the evaluation report and the model card, as text.
+
+Both are written by ``r2c-review publish`` from one evaluation report (``evaluation.json``),
+so the figures a reviewer reads are the figures the code measured.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.train.evaluate import format_report
+from core.weights.model_file import load_state, read_manifest
+
+BARS = {"gain_db": 3.0, "gain_all_db": 1.0, "clean_db": 32.0, "checkerboard": 1.1}
+
+
+def _f(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
+
+
+def at_default(r: dict[str, Any]) -> dict[str, float]:
+    """A variant's headline figures at its default pass count."""
+    k = str(r.get("default_iterations", 1))
+    d, h = r["degraded"], r["high_quality"]["per_iteration"]
+    out = {"passes": int(k), "gain_db": d["psnr_gain_db"][k], "clean_psnr": h[k]["psnr"], "clean_ssim": h[k]["ssim"],
+           "checkerboard": h[k]["checkerboard"], "checkerboard_degraded": d["per_iteration"][k]["checkerboard"]}
+    if "independent_blend" in r:
+        out["blend_gain_db"] = r["independent_blend"]["psnr_gain_db"][k]
+    return out
+
+
+def evaluation_markdown(report: dict[str, Any]) -> str:
+    lines = ["# Evaluation of the bundled weights", "",
+             f"Produced by `r2c-review publish` (which runs the same code as `r2c-review evaluate`) on "
+             f"{report['generated']}, device `{report['device']}`.", "",
+             f"Split: {report.get('split', 'n/a')}. Restoration figures are at the model's 256x256 size.", ""]
+    rest = report.get("restoration", {})
+    if rest:
+        lines += ["## Restoration at each variant's default passes", "",
+                  "Held-out clean films (the labelled folder's test patients) are degraded two ways and restored: "
+                  "with the training degradation (`core/degrade.py`, fixed seed) and with an independent blend "
+                  "(blur, under-exposure, noise, JPEG at the film's own resolution; `independent_blend`). "
+                  "*Clean kept*: the clean films themselves restored, PSNR against the input. *Checkerboard*: "
+                  "spectral energy at the 2- and 4-pixel periods of the output over that of the input "
+                  "(`core/quality.py`; 1.0 = nothing added).", "",
+                  f"Bars: gain >= +{BARS['gain_db']:.0f} dB for three variants and >= +{BARS['gain_all_db']:.0f} dB "
+                  f"for all; clean kept >= {BARS['clean_db']:.0f} dB; checkerboard <= {BARS['checkerboard']}.", "",
+                  "| variant | passes | gain, training degradation (dB) | gain, independent blend (dB) "
+                  "| clean kept PSNR / SSIM | checkerboard (clean films) |", "|---|---|---|---|---|---|"]
+        for vid, r in rest.items():
+            a = at_default(r)
+            lines.append(f"| {vid} | {a['passes']} | {a['gain_db']:+.2f} | {_f(a.get('blend_gain_db'))} "
+                         f"| {_f(a['clean_psnr'])} / {_f(a['clean_ssim'], 3)} "
+                         f"| {_f(a['checkerboard'], 3)} |")
+        lines += ["", "### Per pass count", "",
+                  "| variant | degraded input PSNR | gain x1 / x2 / x3 (dB) | clean kept x1 / x2 / x3 (dB) "
+                  "| checkerboard on clean x1 / x2 / x3 |", "|---|---|---|---|---|"]
+        for vid, r in rest.items():
+            d, h, g = r["degraded"]["per_iteration"], r["high_quality"]["per_iteration"], r["degraded"]["psnr_gain_db"]
+            ks = [k for k in ("1", "2", "3") if k in g]
+            lines.append(f"| {vid} | {_f(d['0']['psnr'])} | {' / '.join(f'{g[k]:+.2f}' for k in ks)} "
+                         f"| {' / '.join(_f(h[k]['psnr']) for k in ks)} "
+                         f"| {' / '.join(_f(h[k]['checkerboard'], 3) for k in ks)} |")
+        choices = {vid: r["passes_choice"] for vid, r in rest.items() if "passes_choice" in r}
+        if choices:
+            first = next(iter(choices.values()))
+            lines += ["", "### How the default passes were chosen", "",
+                      f"On a validation set no model trained on and the test split does not touch "
+                      f"({first['n_validation']} held-out-patient films of the extra folder); rule: {first['rule']}.",
+                      "", "| variant | chosen | gain x1 / x2 / x3 (dB) | clean x1 / x2 / x3 (dB) "
+                      "| checkerboard x1 / x2 / x3 |",
+                      "|---|---|---|---|---|"]
+            for vid, c in choices.items():
+                ks = sorted(c["gain_db"])
+                gains = " / ".join(f"{c['gain_db'][k]:+.2f}" for k in ks)
+                lines.append(f"| {vid} | {c['chosen']} | {gains} "
+                             f"| {' / '.join(_f(c['clean_psnr'][k]) for k in ks)} "
+                             f"| {' / '.join(_f(c['checkerboard'][k], 3) for k in ks)} |")
+        for name, ext in report.get("external", {}).items():
+            lines += ["", f"### Films from `{name}` (held-out patients, n={ext['n']}), at default passes", "",
+                      "| variant | degraded input PSNR | gain (dB) | clean kept (dB) | checkerboard | class head |",
+                      "|---|---|---|---|---|---|"]
+            for vid, r in ext["restoration"].items():
+                k = str(rest.get(vid, {}).get("default_iterations", 1))
+                c = r["classification"]["overall"]
+                cls = "n/a (no COVID-19/control labels)" if c is None else \
+                    f"accuracy {_f(c['accuracy'], 3)} (n={c['n']}, COVID-19 {c['covid']})"
+                lines.append(f"| {vid} | {_f(r['degraded']['per_iteration']['0']['psnr'])} "
+                             f"| {r['degraded']['psnr_gain_db'][k]:+.2f} "
+                             f"| {_f(r['high_quality']['per_iteration'][k]['psnr'])} "
+                             f"| {_f(r['high_quality']['per_iteration'][k]['checkerboard'], 3)} | {cls} |")
+        lines += ["", "## COVID-19 classification (class head, first pass, threshold 0.5)", "",
+                  "| variant | n | accuracy | sensitivity | specificity | precision | F1 | F2 |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for vid, r in rest.items():
+            c = r["classification"]["overall"]
+            lines.append(f"| {vid} | {c['n']} | {_f(c['accuracy'], 3)} | {_f(c['sensitivity'], 3)} "
+                         f"| {_f(c['specificity'], 3)} | {_f(c['precision'], 3)} | {_f(c['f1'], 3)} "
+                         f"| {_f(c['f2'], 3)} |")
+        lines += ["", "Per data source (accuracy; n):", ""]
+        for vid, r in rest.items():
+            per = "; ".join(f"{src.split('/')[-1]} {_f(m['accuracy'], 2)} (n={m['n']}, covid {m['covid']})"
+                            for src, m in r["classification"]["by_source"].items())
+            lines.append(f"- {vid}: {per}")
+        first_r = next(iter(rest.values()))
+        lines += ["", f"Caveat: {first_r['classification']['note']}.", ""]
+    seg = report.get("segmentation")
+    if seg:
+        lines += ["## Lung segmentation", "", "| dataset | n | Dice | IoU | worst Dice |", "|---|---|---|---|---|"]
+        for name, v in seg["by_dataset"].items():
+            lines.append(f"| {name} | {v['n']} | {_f(v['dice'], 4)} | {_f(v['iou'], 4)} | {_f(v['dice_min'], 4)} |")
+        s = seg["standard_convention"]
+        lines += [f"| **standard convention, all** | {s['n']} | **{_f(s['dice'], 4)}** | {_f(s['iou'], 4)} | |", "",
+                  f"Note: {seg['note']}.", ""]
+    montage = report.get("montage") or {}
+    if montage.get("films"):
+        lines += ["## Montage", "", f"`{montage['file']}`: rows are held-out films; columns "
+                  f"{', '.join(montage['columns'])}; degradation: {montage['degradation']}. Films (CC BY, credited):",
+                  ""]
+        lines += [f"- {f['file']}: {f['source']} ({f['licence']})" for f in montage["films"]]
+        lines.append("")
+    if report.get("precision"):
+        lines += ["## Storage precision", ""]
+        for k, v in report["precision"].items():
+            lines.append(f"- {k}: {'float16' if v['float16'] else 'float32'} "
+                         f"{json.dumps(v.get('fp16_vs_fp32_max_error') or v.get('fp16_vs_fp32'))}")
+        lines.append("")
+    lines += ["## Raw figures", "", "```", format_report(report), "```", ""]
+    return "\n".join(lines)
+
+
+MODEL_CARD_INTRO = """# Model card: the bundled R2C Review weights
+
+These weights were produced by R2C Review's own training code on public chest X-rays. They are
+**for research use only**: the training images come under mixed licences (CC BY, CC BY-NC,
+CC BY-NC-ND, CC BY-NC-SA, research-only, NIH), several of which forbid commercial use. They are
+**not** the R2C-GAN authors' weights (those can be imported with `r2c-review import-tf`) and are
+not a medical device.
+
+## Data
+
+* Generators: `../shared/data/cxr_labeled` — 360 PNGs (COVID-19 vs control) from the COVID-19 image
+  data collection, the Figure1 and Actualmed COVID-19 sets and the Montgomery/Shenzhen screening
+  sets. Split by patient (`patient_key`): about 80 % train, 20 % held out (the test split), stratified
+  by label and source (seed 0). Restoration targets are the better-scored half of the training
+  films (no-reference quality measures, `core/quality.py`) plus the training patients of
+  `../shared/data/cxr_nih` (NIH ChestX-ray14, 80 % of patients by a seeded hash; restoration only,
+  their labels are not COVID-19/control). The held-out NIH patients are the validation set on which
+  each variant's default pass count is chosen; `cxr_covid_extra` is never trained on and is reported
+  as an unseen source.
+* Segmenter: `../shared/data/lung_masks` — Shenzhen (manual masks) and gbcovid (radiologist masks)
+  pairs with the standard lung-field convention (heart excluded); 20 % of each held out by a hash of
+  the file name. The 110 `v7covid` pairs (retrocardiac region included: another convention) were not
+  trained on and serve as a robustness check.
+
+## Recipe of the generators (`r2c-review train --recipe paired`, then optionally `paired-cyclegan`)
+
+The authors train an unpaired CycleGAN for 2,000 epochs on a GPU. Stopped after 2-20 epochs on this
+project's 2-core CPU that recipe made every film worse (the first bundled weights). The bundled
+recipe instead:
+
+1. **Paired warm start** (`core/train/paired.py`). Clean films are degraded on the fly with a blind
+   blend of 2-4 artifacts (spatially varying noise, random blur kernels, under/over-exposure, low
+   contrast, saturation, JPEG; `core/degrade.py`), and the poor -> high generator learns to undo it:
+   L1 to the clean patch (x1), identity L1 on clean patches (x1), a stability L1 that a second pass
+   over the (detached) first result stays at the clean patch (x0.5), and the class head's
+   cross-entropy on whole films against the case label (x0.05). Random 128-px patches of films
+   loaded at 286 px (four degraded + one clean per step; a whole 256-px film for the class head
+   every second step), Adam (beta1 0.5) at 3e-4, constant then linearly to zero over the last
+   quarter of the planned steps, bfloat16 autocast on this CPU (AVX512-BF16). The R2C-GAN variants
+   started from the earlier CycleGAN-trained weights (their class heads and encoders), with the
+   output layer zeroed (see 2). History, honestly: the bundled runs began before two parts of this
+   recipe existed and resumed with them from their checkpoints: the checkerboard projection from
+   step 200-300 and the tone curve from step 300-700, depending on the variant.
+2. **Input-relative output with a tone curve** (deviation from the paper, `core/models/residual.py`):
+   `y = clip(tone(x) + 0.5 * G(x))`. The generator's tanh output is read as a local correction, and
+   a small MLP reads the whole film's gray-level quantiles and sets a global curve
+   `gain * t^gamma + offset`. Every R2C-GAN generator instance-normalises its first features, so
+   the plain-convolution variants cannot know a film's own brightness and contrast: with the paper's
+   output they map every film to one gray scale, which alone kept clean films at 20-29 dB; and on
+   held-out films an oracle curve of this form recovers 11-17 dB of what exposure and contrast
+   damage cost, which no local correction can. Both parts start at the identity (zeroed last
+   layers). The curve reads only film statistics, so it is fitted once on whole films, degraded
+   and clean (`train --recipe tone`: the same films, 16 a step, compared at 64 px), and `publish`
+   gives that curve to every variant in place of the one each generator run learnt alongside its
+   patches (which saw far fewer films); the manifest records it (`provenance.tone_curve`).
+   Manifests say `output_mode: residual`; imported authors' checkpoints keep `absolute`.
+   **Checkerboard-free upsampling** (`core/models/upsampling.py`): after every optimiser step the
+   stride-2 transposed convolutions are projected so that all output phases have equal tap sums
+   (a flat feature map gives a flat output), the smallest change that removes the dot grid; the
+   layer and its shape are the authors'.
+3. **CycleGAN stage** (`--recipe paired-cyclegan`): the authors' objective unchanged (both
+   generators and both discriminators, LSGAN, cycle x10, identity x5, class cross-entropy 0.1 / 0.01 /
+   0.02, pool of 50) started from step 1 (the reverse generator starts from the same weights and
+   learns to degrade), plus 10 x L1(G(degraded B), B). Whether the bundled files went through it is
+   in the table below (`recipe`).
+4. **Task-GAN** (`task-gan`, Ouyang et al. 2019): a pix2pix U-Net (32 base channels, depth 5,
+   BatchNorm, no dropout) with the same paired losses and correction form, plus the feature-matching
+   adversarial loss (x0.05) against a conditional PatchGAN on (degraded, restored) vs (degraded,
+   clean) pairs, and a task network (five conv blocks, global average pool, 2 logits) whose
+   cross-entropy on the restored and on the clean film (x0.05 each) keeps diagnostic features. The
+   task network's prediction on the restored film is the variant's class probability.
+5. **Default passes** per variant are chosen on the validation set (best gain among pass counts that
+   keep clean films >= 32 dB and add no checkerboard) and stored in the manifest; a study can still
+   set passes per candidate (`r2c-q3:3`).
+
+Other deviations from the paper: Q=5 discriminators (used only in the CycleGAN stage) are Q=3
+(`--disc-q 3`): the authors' Q=5 operational discriminator diverged here (LSGAN loss 1e8 within ten
+steps).
+
+**Segmenter** (`core/train/seg.py`): U-Net with a DenseNet-121 encoder (segmentation-models-pytorch,
+no pretrained weights: nothing may be downloaded), one grayscale input channel standardised per image,
+trained at 256×256 and fine-tuned at 320×320 (`--init-from`), Dice + BCE loss, Adam 1e-3 with warm-up
+and cosine decay, batch 8; augmentation: rotation ±10°, scale 0.9-1.1, shifts, gamma/contrast/
+brightness, and for a third of the samples the artifact blend above. Post-processing keeps the two
+largest components and fills holes.
+
+**Reproduce:** `packaging/train-bundled-weights.sh` (resumable), then the `publish` command it prints.
+
+## The models
+"""
+
+
+def model_card(out: Path, report: dict[str, Any]) -> str:
+    lines = [MODEL_CARD_INTRO, "| file | model | recipe | input | parameters | training | default passes "
+             "| storage | hardware | sha256 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for path in sorted(out.glob("*.safetensors")):
+        man = read_manifest(path)
+        prov = man.provenance
+        cfg = prov.get("config", {})
+        state, _ = load_state(path, man)
+        params = sum(v.numel() for v in state.values())
+        if man.kind == "generator" and prov.get("recipe") in ("paired", "paired-cyclegan"):
+            t = prov.get("training_time", {})
+            training = f"{prov.get('step', '?')} steps, {_f(t.get('wall_hours'), 2)} h on one thread"
+            if base := prov.get("started_from"):
+                training += f" (after {base.get('epochs_done', '?')} CycleGAN epochs)"
+        else:
+            training = f"{prov.get('epochs_done', '?')} epochs (of {cfg.get('epochs', '?')})"
+            if base := prov.get("fine_tuned_from"):
+                training = f"{base.get('epochs_done', '?')} epochs at {base.get('input_size')}, then {training} " \
+                           f"at {man.input_size}"
+        passes = man.default_iterations if man.kind == "generator" else "-"
+        lines.append(f"| `{path.name}` | {man.display_name} | {prov.get('recipe', '-')} | {man.input_size} "
+                     f"| {params:,} | {training} | {passes} | {prov.get('storage', man.dtype)} "
+                     f"| {prov.get('hardware', '?')} | `{(man.sha256 or '')[:16]}…` |")
+    lines += ["", "Training commands are recorded in each model's manifest (`*.json`, `provenance.command` and "
+              "`provenance.config`).", "", "## How good are they", ""]
+    for vid, r in report.get("restoration", {}).items():
+        a = at_default(r)
+        c = r["classification"]["overall"]
+        lines.append(f"* **{vid}** at {a['passes']} pass(es): degraded held-out films {a['gain_db']:+.2f} dB PSNR "
+                     f"(independent blend {_f(a.get('blend_gain_db'))} dB); clean films kept at "
+                     f"{a['clean_psnr']:.1f} dB; checkerboard ratio {a['checkerboard']:.3f}; COVID-19 F1 "
+                     f"{c['f1']:.3f} on the test split.")
+    seg = report.get("segmentation")
+    if seg:
+        s = seg["standard_convention"]
+        lines.append(f"* **lung segmenter**: mean Dice {s['dice']:.4f} on {s['n']} held-out standard-convention "
+                     f"pairs.")
+    lines += ["", "Full figures, per pass count, per data source and on films from other sources: `EVALUATION.md` "
+              "(written by the same run of `r2c-review publish`; `r2c-review evaluate` reproduces them). "
+              "`montage.png` shows six held-out films, degraded and restored by every variant.", "",
+              "## Where they must not be used", "",
+              "* Not for diagnosis or any clinical decision: research and reader-study use only.",
+              "* Training was short (CPU only, minutes to hours per variant; the table gives steps and CPU hours), "
+              "on synthetic degradations of 8-bit display images. The restorations remove noise, blur and JPEG "
+              "damage of the kinds simulated; they were not tested on real acquisition faults labelled by "
+              "radiologists, and they may remove or soften fine findings along with noise.",
+              "* The COVID-19 probability is not a diagnostic output. Source and label are confounded in the "
+              "public data (COVID-19 images are mostly paper figures and portable films; controls mostly "
+              "screening films): the class heads may recognise the source rather than the disease; the "
+              "per-source figures in EVALUATION.md show this. Films from hospitals unlike the training sources "
+              "get figures near chance.",
+              "* Evaluation sets are small (tens of films); treat every figure as indicative.", ""]
+    return "\n".join(lines)
