@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli.main import build_parser, run
+from core.cli.main import add_unsigned_models_flag, build_parser, run
 
 
 def _register_gui(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +40,7 @@ def _gui_only_parser() -> argparse.ArgumentParser:
     """Just the GUI commands: the engine's command modules import torch, which the window must not wait for."""
     parser = argparse.ArgumentParser(prog="r2c-review")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    add_unsigned_models_flag(parser)
     _register_gui(parser.add_subparsers(dest="command", metavar="COMMAND"))
     return parser
 

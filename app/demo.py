@@ -1,9 +1,10 @@
-"""``r2c-review demo``: a study built from phantom images the project draws itself, opened in the app.
+"""``r2c-review demo``: a study of real, openly licensed chest films (resources/demo), opened in the app.
 
-The window appears at once; the demo study is created and its images prepared in a worker
-(progress in the status bar), then the viewer lists the phantom films, the administration
-page shows the study, and a welcome panel points at the three steps of the workflow:
-look at images, read blinded, see the statistics.
+The window appears at once; a worker creates the demo study and renders the first reader's
+first cases, then the viewer lists the films, the administration page shows the study, and a
+welcome panel points at the three steps of the workflow (look at images, read blinded, see the
+statistics). Reading can start then: a second worker renders the rest, in a progress dialog
+that can be cancelled (cases not yet rendered are made when the reader reaches them).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressDialog, QPushButton, QVBoxLayout, QWidget
 
 from app import workers
 
@@ -40,12 +41,14 @@ class DemoInfo:
 
 
 def build_demo(database: str | None, progress: Callable[[int, int], None] | None = None,
-               cancelled: Callable[[], bool] | None = None) -> DemoInfo:
-    """Create (or reuse) the demo study and prepare all its images; blocking (run in a worker)."""
+               cancelled: Callable[[], bool] | None = None, first_only: bool = False) -> DemoInfo:
+    """Create (or reuse) the demo study and prepare its images (``first_only``: the first reader's
+    first cases); blocking (run in a worker)."""
     from core.study import create_demo_study, installed_generators, list_studies, open_store
 
     with open_store(database) as store:
-        demo = create_demo_study(store, precompute=True, progress=progress, cancelled=cancelled)
+        demo = create_demo_study(store, precompute=True, progress=progress, cancelled=cancelled,
+                                 first_only=first_only)
         summary = next(s for s in list_studies(store) if s.name == demo.name)
         return DemoInfo(demo.name, demo.database, demo.images, [r.name for r in summary.reader_progress],
                         list(summary.candidate_names), installed_generators())
@@ -55,8 +58,10 @@ class WelcomeDialog(QDialog):
     """Where to go next, once the demo study is ready (non-modal)."""
 
     def __init__(self, info: DemoInfo, parent: QWidget | None = None) -> None:
+        from core.study.demo import demo_credit  # the engine is loaded by now; not at start-up
+
         super().__init__(parent)
-        self.setWindowTitle("Welcome to the R2C Review demo")
+        self.setWindowTitle("Welcome to the demo")
         self.setObjectName("welcomeDialog")
         layout = QVBoxLayout(self)
         models = ("" if info.generators else
@@ -64,14 +69,15 @@ class WelcomeDialog(QDialog):
                   "classic enhancements. Install weights to see the generators.</i></p>")
         text = QLabel(
             f"<h3>{info.study} is ready</h3>"
-            f"<p>{len(info.candidates)} versions of each of the generated chest films will be compared blindly "
+            f"<p>{len(info.candidates)} versions of each of the chest films will be compared blindly "
             f"by {len(info.readers)} readers ({', '.join(info.readers)}).</p>"
             "<ol><li><b>Viewer</b>: the films are listed on the left. Drag with the left button to window, "
             "wheel to zoom, middle button to pan; <i>Compare</i> shows restorations beside the original.</li>"
             "<li><b>Reader</b>: read the study blinded, as a radiologist would. Click the image you prefer "
             "(or press its letter) and confirm with Enter.</li>"
             "<li><b>Study administration</b>: reader progress, the statistics of the votes, and export.</li></ol>"
-            + models)
+            + models + (f"<p><small>{credit}; details in {info.images / 'ATTRIBUTION.txt'}</small></p>"
+                        if (credit := demo_credit(info.images)) else ""))
         text.setWordWrap(True)
         text.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(text)
@@ -87,30 +93,63 @@ class WelcomeDialog(QDialog):
 
 
 class DemoController(QObject):
-    """Builds the demo in a worker and then opens the window on it."""
+    """Builds the demo in a worker (first reader's first cases), opens the window on it, renders the rest."""
 
     def __init__(self, window, database: str | None) -> None:  # window: app.main_window.MainWindow
         super().__init__(window)
         self.window = window
         self.database = database
+        from app.viewer.page import TEACHING
+
+        window.viewer.set_context(TEACHING)  # a demo is shown to others: identifiers hidden by default
         self.info: DemoInfo | None = None
         self.welcome: WelcomeDialog | None = None
-        self.task = workers.submit(build_demo_task(database), owner=self, name="Building the demo study",
-                                   progress=self._progress, done=self._ready, failed=self._failed)
+        self.rest: workers.Task | None = None
+        self.dialog = QProgressDialog("Preparing the first films to read…", "Cancel", 0, 0, window)
+        self.dialog.setObjectName("demoProgress")
+        self.dialog.setWindowTitle("Demo study")
+        self.dialog.setWindowModality(Qt.WindowModality.NonModal)
+        self.dialog.setMinimumDuration(0)
+        self.dialog.setAutoClose(False)
+        self.dialog.setAutoReset(False)
+        self.dialog.canceled.connect(self._cancel)
+        self.task = workers.submit(build_demo_task(database, first_only=True), owner=self,
+                                   name="Building the demo study", progress=self._progress, done=self._ready,
+                                   failed=self._failed, cancelled=lambda: window.statusBar().showMessage(
+                                       "Demo study not prepared (cancelled); run 'r2c-review demo' again", 8000))
+        self.dialog.show()
         window.statusBar().showMessage("Preparing the demo study…")
 
+    def _cancel(self) -> None:
+        """Stop rendering; what was made stays cached and the rest is made when a reader reaches it."""
+        for task in (self.task, self.rest):
+            if task is not None:
+                task.cancel()
+        self.dialog.hide()
+
     def _progress(self, done: int, total: int, _message: str) -> None:
-        self.window.statusBar().showMessage(f"Preparing the demo study: {done} of {total} images")
+        self.dialog.setMaximum(total)
+        self.dialog.setValue(done)
+        if self.window.mode() != "reader":  # reader mode stays quiet (see app.main_window)
+            self.window.statusBar().showMessage(f"Preparing the demo study: {done} of {total} images")
 
     def _failed(self, message: str) -> None:
         from app.qt_util import show_error
 
+        self.dialog.hide()
         self.window.statusBar().showMessage(message)
         show_error(self.window, f"The demo study could not be built: {message}")
 
+    def _rest_done(self, _info: DemoInfo) -> None:
+        self.dialog.hide()
+        self.window.statusBar().showMessage("All demo films are ready", 8000)
+
     def _ready(self, info: DemoInfo) -> None:
         self.info = info
-        self.window.statusBar().showMessage(f"{info.study} is ready", 8000)
+        self.dialog.setLabelText("Preparing the other films in the background (you can start reading now)…")
+        self.rest = workers.submit(build_demo_task(self.database), owner=self, name="Preparing the demo films",
+                                   progress=self._progress, done=self._rest_done, failed=self._failed)
+        self.window.statusBar().showMessage(f"{info.study}: the first cases are ready", 8000)
         self.window.open_paths([info.images])
         self.window.set_mode("admin")
         self.window.page("admin").select_study_named(info.study)
@@ -129,9 +168,10 @@ class DemoController(QObject):
             self.window.set_mode(mode)
 
 
-def build_demo_task(database: str | None):
+def build_demo_task(database: str | None, first_only: bool = False):
     def run(ctx: workers.TaskContext) -> DemoInfo:
-        return build_demo(database, progress=lambda d, t: ctx.progress(d, t), cancelled=ctx.cancelled)
+        return build_demo(database, progress=lambda d, t: ctx.progress(d, t), cancelled=ctx.cancelled,
+                          first_only=first_only)
 
     return run
 

@@ -37,7 +37,7 @@ class XRayCache:
         Failures are remembered too, so a broken file is not decoded again for every use.
         """
         from core.errors import ImageLoadError
-        from core.imaging import load_xray
+        from core.imaging import load_xray_isolated
 
         key = str(Path(path).resolve())
         with self._lock:
@@ -48,7 +48,7 @@ class XRayCache:
                     raise item
                 return item
         try:
-            result: XRay | Exception = load_xray(path)
+            result: XRay | Exception = load_xray_isolated(path)  # a decoder crash must not end the app
         except ImageLoadError as exc:
             result = exc
         with self._lock:

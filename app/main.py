@@ -94,8 +94,21 @@ def _exec(app, window) -> int:
     return int(rc)
 
 
+def _platform_ok() -> bool:
+    """Print one line and refuse, rather than let Qt abort, when no window can open here."""
+    from app.platform_check import platform_problem
+
+    problem = platform_problem()
+    if problem:
+        print(f"r2c-review: {problem}", file=sys.stderr)
+        return False
+    return True
+
+
 def run_gui(paths: Sequence[str] = (), database: str | None = None) -> int:
     """Open the main window (on ``paths`` if given); returns the exit code."""
+    if not _platform_ok():
+        return 2
     t0 = time.perf_counter()
     app = create_app()
     from PySide6.QtCore import QTimer
@@ -119,6 +132,8 @@ def run_demo(database: str | None = None, gui: bool = True) -> int:
         from app.demo import build_demo_cli
 
         return build_demo_cli(database)
+    if not _platform_ok():
+        return 2
     t0 = time.perf_counter()
     app = create_app()
     from app.demo import DemoController

@@ -8,7 +8,9 @@ the viewer's info panel, status messages from other pages.
 While a reading session is open the window is locked in reader mode: the viewer,
 administration and statistics (and opening files, which shows the viewer) are disabled in
 the menus, the mode bar and their shortcuts, so a reader cannot glance at results or file
-names mid-study. "End reading session" (with a confirmation) unlocks it.
+names mid-study. "End reading session" (with a confirmation) unlocks it. Quitting (Ctrl+Q, the
+menu, the window's close button) during a session asks first; a session left open that way
+(or by a crash) brings the next start back to the reader picker, on the same study and reader.
 """
 
 from __future__ import annotations
@@ -29,12 +31,18 @@ from PySide6.QtWidgets import (
 
 from app import gui_gc, settings, workers
 from app.files import FileList
-from app.qt_util import APP_NAME, show_error
-from app.viewer.page import ViewerPage
+from app.qt_util import APP_NAME, confirm, show_error
+from app.viewer.page import CLINICAL, STUDY, ViewerPage
 
 VIEWER, READER, ADMIN = "viewer", "reader", "admin"
 _TITLES = {VIEWER: "Viewer", READER: "Reader", ADMIN: "Study administration"}
 STATUS_MS = 6000
+SESSION_OPEN_KEY = "reader/session_open"  # "1" while a reading session is open (survives a quit or crash)
+
+
+def window_title(mode: str) -> str:
+    """E.g. "Reader — R2C Review": ending in the application's display name, Qt does not append it again."""
+    return f"{_TITLES[mode]} — {APP_NAME}"
 
 
 class MainWindow(QMainWindow):
@@ -74,6 +82,10 @@ class MainWindow(QMainWindow):
         self._make_mode_bar()
         self.statusBar().setObjectName("statusBar")
         self._set_mode(VIEWER)
+        if settings.value(SESSION_OPEN_KEY) == "1":  # quit or crashed mid-session: back where the reader was
+            self._set_mode(READER)
+            self.statusBar().showMessage("A reading session was left open: choose your name to continue it.",
+                                         STATUS_MS)
 
     # -- menus and modes -------------------------------------------------------------------
 
@@ -86,8 +98,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self.open_actions = [act, folder, self.recent_menu.menuAction()]  # they show the viewer: locked in reading
         menu.addSeparator()
-        act = menu.addAction("&Quit", self.close)
-        act.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action = menu.addAction("&Quit", self.request_quit)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))  # StandardKey.Quit is empty on some platforms
         self.mode_menu = self.menuBar().addMenu("&Mode")
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About", self._about)
@@ -154,6 +166,8 @@ class MainWindow(QMainWindow):
         for action in self.open_actions:
             action.setEnabled(not locked)
         self.end_session_action.setEnabled(locked)
+        if settings.value(SESSION_OPEN_KEY) != ("1" if locked else ""):
+            settings.set_value(SESSION_OPEN_KEY, "1" if locked else "")
         if locked and self._mode != READER:
             self._set_mode(READER)
 
@@ -177,7 +191,9 @@ class MainWindow(QMainWindow):
         self.mode_actions[mode].setChecked(True)
         self.files_dock.setVisible(mode == VIEWER)
         self.statusBar().clearMessage()
-        self.setWindowTitle(f"{APP_NAME} — {_TITLES[mode]}")
+        self.setWindowTitle(window_title(mode))
+        if mode in (READER, ADMIN) and self.viewer.context() == CLINICAL:
+            self.viewer.set_context(STUDY)  # running a study: films viewed now may be study films
         if hasattr(page, "activated"):
             page.activated()
 
@@ -256,7 +272,23 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
 
+    def may_quit(self) -> bool:
+        """True outside a reading session; inside one, the reader's answer (a stray Ctrl+Q must not end it)."""
+        if not self.reading_locked():
+            return True
+        return confirm(self, "Quit during a reading session",
+                       "A reading session is open. Quit R2C Review?\n\nYour answers are saved. The next start "
+                       "returns to the reader list, where you continue from the case you are on now.")
+
+    def request_quit(self) -> bool:
+        """Ctrl+Q and File ▸ Quit: ask during a session, then close; returns whether the window closed."""
+        return self.may_quit() and self.close()  # close() is not spontaneous: closeEvent does not ask again
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        # The window's close button (a spontaneous event) asks like Ctrl+Q; programmatic closes do not.
+        if event.spontaneous() and not self.may_quit():
+            event.ignore()
+            return
         for page in self._pages.values():
             if hasattr(page, "shutdown"):
                 page.shutdown()

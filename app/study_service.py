@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.reader.case_view import CaseDisplay
+from app.reader.case_display import CaseDisplay
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,14 @@ class RatioCell:
     low: float
     high: float
 
+    auc: bool = False  # an AUC (diagnosis study) rather than a selection ratio
+    empty: bool = False  # no votes behind it: "0.0% [0.0%-0.0%]" would claim a result that does not exist
+
     def text(self) -> str:
+        if self.empty:
+            return "–\nno votes"
+        if self.auc:
+            return f"AUC {self.ratio:.3f}\n[{self.low:.3f}–{self.high:.3f}]"
         return f"{self.ratio:.1%} ({self.count})\n[{self.low:.1%}–{self.high:.1%}]"
 
 
@@ -66,13 +73,14 @@ class RatioRow:
 @dataclass(frozen=True)
 class StatsView:
     columns: list[str]
-    rows: list[RatioRow]  # one per reader, then "Overall"
+    rows: list[RatioRow]  # one per reader, then "Overall" (and the readers-and-cases-random row)
     tests: list[tuple[str, str]]  # (name, one-line result)
     summary: str
+    headers: list[str] | None = None  # column headings with the chance level, e.g. "Original (chance 25.0%)"
 
 
 @dataclass
-class StudySpec:
+class NewStudyRequest:
     """What the "New study" dialog collects."""
 
     name: str
@@ -88,6 +96,8 @@ class StudySpec:
     qc_repeats: int = 0
     pane_labels: str = "letters"
     ask_confidence: bool = False  # readers rate their confidence (1-5) before confirming
+    presentation: str = "native"  # "native" (the film's resolution, up to 1024 px) or "paper" (256 px)
+    washout_days: float | None = None  # diagnosis studies: least days between a reader's sessions
 
 
 Progress = Callable[[int, int], None]
@@ -118,15 +128,15 @@ class ReadingHandle:
         raise NotImplementedError
 
 
+class StudyReadingError(Exception):
+    """A study this reader mode cannot present."""
+
+
 def _engine():  # -> module core.study
     """The study engine, imported on first use (in a worker: it loads torch and the statistics stack)."""
     import core.study as study
 
     return study
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
 
 
 class EngineReadingHandle(ReadingHandle):
@@ -136,6 +146,10 @@ class EngineReadingHandle(ReadingHandle):
         self._session = session
         self.total = session.total
         self.asks_confidence = session.asks_confidence
+        if session.is_diagnosis and session.rating_range != (1, 5):
+            lo, hi = session.rating_range
+            raise StudyReadingError(f"this study rates images {lo}-{hi}; the app's reader mode rates 1-5 "
+                                    "(read it through the engine API or make the study with the 5-point scale)")
 
     def resume_position(self) -> int:
         """Where this reader last was on any machine (stored), else the first unanswered case."""
@@ -147,14 +161,19 @@ class EngineReadingHandle(ReadingHandle):
 
     def case(self, position: int) -> CaseDisplay:
         view = self._session.view(position)
+        rating = self._session.is_diagnosis
         return CaseDisplay(images=[p.image for p in view.panes], position=position + 1, total=view.total,
                            disease_label=view.disease_label, previous_choice=view.chosen_index,
                            can_next=view.chosen is not None, question=self._session.question,
                            labels=[p.label for p in view.panes], ask_confidence=self.asks_confidence,
-                           previous_confidence=view.confidence)
+                           previous_confidence=view.rating if rating else view.confidence, rates_disease=rating)
 
     def vote(self, position: int, pane: int, elapsed_ms: int, confidence: int | None = None) -> None:
-        self._session.vote(pane, confidence, index=position, elapsed_ms=elapsed_ms)
+        """A pane choice, or for a diagnosis study the disease rating (``confidence`` carries it)."""
+        if self._session.is_diagnosis:
+            self._session.rate(confidence, index=position, elapsed_ms=elapsed_ms)
+        else:
+            self._session.vote(pane, confidence, index=position, elapsed_ms=elapsed_ms)
 
     def progress(self) -> tuple[int, int]:
         return self._session.progress
@@ -196,7 +215,8 @@ class StudyService:
                       "anchor": f"{summary.anchor_cases} shared anchor cases + split blocks"}.get(summary.design,
                                                                                                   summary.design)
             facts = [
-                ("Type", f"{summary.kind} preference"),
+                ("Type", "diagnosis accuracy (MRMC ROC)" if summary.kind == "diagnosis"
+                 else f"{summary.kind} preference"),
                 ("Cases", str(summary.cases)),
                 ("Candidates", ", ".join(summary.candidate_names)),
                 ("Readers", ", ".join(r.name for r in summary.reader_progress)),
@@ -204,7 +224,8 @@ class StudyService:
                                          if summary.qc_repeats else "")),
                 ("Disease label", "shown to readers" if summary.show_label else "hidden"),
                 ("Confidence", "rated 1–5 with every answer" if summary.ask_confidence else "not asked"),
-                ("Presentation", f"{summary.presentation_size} px, panes labelled with {summary.pane_labels}"),
+                ("Presentation", f"{summary.presentation}, up to {summary.presentation_size} px, panes labelled "
+                                 f"with {summary.pane_labels}"),
                 ("Seed", str(summary.seed)),
                 ("Votes", str(summary.votes)),
                 ("Database", store.display_url),
@@ -222,7 +243,9 @@ class StudyService:
 
     # -- administration --------------------------------------------------------------------
 
-    def create_study(self, spec: StudySpec, progress: Progress | None = None) -> object:
+    def create_study(self, spec: NewStudyRequest, progress: Progress | None = None) -> object:
+        from core.study.presentation import DEFAULT_SIZE
+
         study = _engine()
         candidates = ["original"] + [f"{vid}:{n}" if n else vid for vid, n in spec.variants]
         core_spec = study.StudySpec(
@@ -230,7 +253,9 @@ class StudyService:
             candidates=study.parse_candidates(candidates, study.installed_default_iterations()),
             readers=spec.readers, kind=spec.kind, design=spec.design, anchor_cases=spec.anchor_cases,
             qc_repeats=spec.qc_repeats, seed=spec.seed, show_label=spec.show_label, pane_labels=spec.pane_labels,
-            ask_confidence=spec.ask_confidence)
+            ask_confidence=spec.ask_confidence, washout_days=spec.washout_days, presentation=spec.presentation,
+            presentation_size=DEFAULT_SIZE[spec.presentation],
+            rating_scale="5-point" if spec.kind == "diagnosis" else None)
         return study.create_study(self.store(), core_spec, progress=progress).id
 
     def import_votes(self, study_id: object, csv_path: Path) -> int:
@@ -246,48 +271,37 @@ class StudyService:
 
     def statistics(self, study_id: object) -> StatsView:
         study = _engine()
+        if study.load_study(self.store(), study_id).kind == "diagnosis":
+            return self._diagnosis_statistics(study_id)
         stats = study.study_stats(self.store(), study_id)
-        rows = [RatioRow(r.reader, r.n, [RatioCell(c.ratio or 0.0, c.count, c.ci_low or 0.0, c.ci_high or 0.0)
-                                         for c in r.cells]) for r in stats.rows]
-        tests: list[tuple[str, str]] = []
-        overall = stats.overall
-        if overall.n:
-            share = stats.restored_share
-            tests.append(("Chosen over the original", f"{_pct(share.ratio)} ({share.count}/{share.n}; 95% CI "
-                                                      f"{_pct(share.ci_low)}–{_pct(share.ci_high)})"))
-            tests.append(("Against chance", _test_text(stats.chance)))
-            tests.append(("Pane-position bias", _test_text(stats.position_bias)
-                          + f"; votes by pane position {stats.position_bias.counts}"))
-        if stats.agreement is not None:
-            kappa = "undefined (no variation)" if stats.agreement.kappa is None else f"{stats.agreement.kappa:.3f}"
-            tests.append(("Agreement (Fleiss' kappa)", f"{kappa} on {stats.agreement.cases} shared cases, "
-                                                        f"{stats.agreement.raters_per_case} readers each"))
-        if stats.worth:
-            ranked = sorted(zip(stats.candidates, stats.worth, strict=True), key=lambda t: -t[1])
-            tests.append(("Plackett–Luce worth", ", ".join(f"{n} {w:.3f}" for n, w in ranked)))
-        for c in stats.consistency:
-            if c.pairs:
-                tests.append((f"QC consistency, {c.reader}", f"{c.agreeing}/{c.pairs} repeats answered alike"))
-        for row in stats.confidence:
-            if row.mean is not None:
-                parts = [f"{name} {mean:.1f}" for name, mean in zip(stats.candidates, row.by_candidate, strict=True)
-                         if mean is not None]
-                tests.append((f"Mean confidence, {row.reader}", f"{row.mean:.2f} of 5 ({row.n} rated; when "
-                                                                f"choosing {', '.join(parts)})"))
-        for r in stats.rows:
-            if r.median_decision_s is not None:
-                tests.append((f"Median time to decide, {r.reader}", f"{r.median_decision_s:.1f} s"))
-        tests += [("Note", n) for n in stats.notes]
-        summary = (f"{overall.n} counted answers from {len(stats.rows) - 1} reader(s). Cells: selection ratio "
-                   "(count) and 95% Wilson interval; only each reader's latest answer per case counts, hidden "
-                   "QC repeats are left out.")
-        return StatsView(stats.candidates, rows, tests, summary)
+        rows = [RatioRow(r.reader, r.n, [RatioCell(c.ratio or 0.0, c.count, c.ci_low or 0.0, c.ci_high or 0.0,
+                                                   empty=c.ratio is None) for c in r.cells]) for r in stats.rows]
+        if stats.inference is not None:
+            rows.append(RatioRow("Overall, readers & cases random", stats.overall.n,
+                                 [RatioCell(s.share or 0.0, cell.count, s.ci_low or 0.0, s.ci_high or 0.0,
+                                            empty=s.share is None)
+                                  for s, cell in zip(stats.inference.shares, stats.overall.cells, strict=True)]))
+        summary = (f"{stats.overall.n} counted answers from {len(stats.rows) - 1} reader(s); chance = "
+                   f"{stats.chance_level:.1%} per candidate ({len(stats.candidates)} panes). Cells: selection ratio "
+                   "(count) and 95% Wilson interval (descriptive); the last row's interval treats readers and cases "
+                   "as random. Only each reader's latest answer per case counts, hidden QC repeats are left out.")
+        return StatsView(stats.candidates, rows, study.statistics_items(stats), summary,
+                         study.column_headers(stats))
+
+    def _diagnosis_statistics(self, study_id: object) -> StatsView:
+        """Reader AUCs (normal 95% CI over cases) and the OR mean per modality; the analysis as text."""
+        from core.mrmc.obuchowski_rockette import reader_auc_intervals
+        from core.study.diagnosis import diagnosis_results
+
+        results = diagnosis_results(self.store(), study_id)
+        res = results.random
+        ci = reader_auc_intervals(res)
+        rows = [RatioRow(reader, results.table.n_positive + results.table.n_negative,
+                         [RatioCell(float(res.auc[i, j]), 0, float(ci[i, j, 0]), float(ci[i, j, 1]), auc=True)
+                          for i in range(len(res.treatments))]) for j, reader in enumerate(res.readers)]
+        rows.append(RatioRow("Mean, readers & cases random", results.table.n_positive + results.table.n_negative,
+                             [RatioCell(m.estimate, 0, m.ci[0], m.ci[1], auc=True) for m in res.means]))
+        return StatsView(res.treatments, rows, results.items(), results.headline())
 
     def export(self, study_id: object, folder: Path) -> list[Path]:
         return list(_engine().export_study(self.store(), study_id, folder).files)
-
-
-def _test_text(test) -> str:  # test: core.study.stats.TestResult
-    if test.p_value is None:
-        return "not enough answers yet"
-    return f"chi-square {test.statistic:.2f}, {test.dof} df, p = {test.p_value:.3g}"

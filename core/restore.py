@@ -25,6 +25,7 @@ import torch
 from core.device import pick_device
 from core.errors import WeightsError
 from core.models import R2CGenerator, ResidualRestorer, build_generator, split_file_state, wrap_output
+from core.models.residual import ToneCurve
 from core.preprocess import MODEL_INPUT, to_square
 from core.variants import get_variant, weights_path
 from core.weights.model_file import Manifest, load_into, load_state, read_manifest
@@ -134,6 +135,10 @@ def load_generator_state(model: torch.nn.Module, state: dict[str, torch.Tensor],
     if isinstance(model, ResidualRestorer):
         load_into(model.net, net_state, source)
         if tone_state:
+            tone_state = ToneCurve.upgrade_state(tone_state)
+            kind = ToneCurve.for_state(tone_state)
+            if not kind.same_kind(model.tone):  # a curve of an earlier kind: run it as it was fitted
+                model.tone = kind.to(model.tone.stats_pool.device)
             load_into(model.tone, tone_state, source)
         elif require_tone:
             raise WeightsError(source, "weights do not fit the architecture (missing tone.* of a residual model)")

@@ -65,8 +65,12 @@ def make_stand_in_generators(folder: Path, variants: tuple[str, ...] = ("r2c-q1"
     return folder
 
 
-def write_test_dicom(path: Path, seed: int = 3, size: tuple[int, int] = (320, 288)) -> Path:
-    """A 12-bit MONOCHROME2 DICOM phantom carrying patient identifiers and a pixel spacing."""
+def write_test_dicom(path: Path, seed: int = 3, size: tuple[int, int] = (320, 288),
+                     photometric: str = "MONOCHROME2") -> Path:
+    """A 12-bit DICOM phantom carrying patient identifiers and a pixel spacing.
+
+    As MONOCHROME1 the stored values are flipped, so that the film looks the same on screen.
+    """
     import pydicom
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -74,6 +78,8 @@ def write_test_dicom(path: Path, seed: int = 3, size: tuple[int, int] = (320, 28
     from core.phantom import make_phantom
 
     pixels = np.round(make_phantom(seed, size) * 4095).astype(np.uint16)
+    if photometric == "MONOCHROME1":
+        pixels = (4095 - pixels).astype(np.uint16)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # DX for presentation
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -91,7 +97,7 @@ def write_test_dicom(path: Path, seed: int = 3, size: tuple[int, int] = (320, 28
     ds.Modality = "DX"
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PhotometricInterpretation = photometric
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.PixelSpacing = ["0.5", "0.5"]
     ds.WindowCenter, ds.WindowWidth = "2048", "4096"

@@ -73,3 +73,20 @@ def _restore_automatic_gc():
     import gc
 
     gc.enable()
+
+
+@pytest.fixture
+def study_env(tmp_path, monkeypatch):
+    """A private data folder, models folder and image loader for one study test (``make_env``)."""
+    from tests.study_helpers import make_env
+
+    return make_env(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def store(study_env):
+    """An open SQLite study store in the test's folder."""
+    from core.study.store import open_store
+
+    with open_store(study_env.tmp / "studies.db") as s:
+        yield s

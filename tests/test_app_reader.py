@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QWidget  # noqa: E402
 
-from app.reader.case_view import CaseDisplay  # noqa: E402
+from app.reader.case_display import CaseDisplay  # noqa: E402
 from app.study_service import ReaderSummary, ReadingHandle, StudySummary  # noqa: E402
 from tests.app_helpers import click, settle, visible_texts  # noqa: E402
 

@@ -229,7 +229,7 @@ def test_blinding_audit_in_reader_mode(qtbot, demo) -> None:
         qtbot.keyClick(page.view, Qt.Key.Key_A)
         qtbot.keyClick(page.view, Qt.Key.Key_Return)
         qtbot.waitUntil(lambda: page.votes_pending() == 0 and page.view.showing_case(), timeout=30_000)
-    assert win.windowTitle() == "R2C Review — Reader"
+    assert win.windowTitle() == "Reader — R2C Review"
     assert not win.files_dock.isVisible() and not win.viewer.isVisible()
     # Nothing reachable from reader mode opens the statistics, the administration or the viewer: every such
     # action on a visible widget or menu is disabled (those on the hidden viewer page cannot fire at all).
@@ -382,8 +382,14 @@ def test_admin_overview_and_statistics(qtbot, demo, artifacts_dir: Path) -> None
     qtbot.waitUntil(lambda: admin.stats.stats() is not None, timeout=30_000)
     stats = admin.stats.stats()
     assert stats.columns == info.candidates
-    assert [r.name for r in stats.rows] == [*info.readers, "Overall"]
-    assert admin.stats.table.rowCount() == len(info.readers) + 1
+    names = [r.name for r in stats.rows]  # the readers-and-cases-random row once there are votes
+    assert names in ([*info.readers, "Overall"], [*info.readers, "Overall", "Overall, readers & cases random"])
+    assert admin.stats.table.rowCount() == len(names)
+    chance = f"(chance {100 / len(info.candidates):.1f}%)"
+    assert all(h.endswith(chance) for h in stats.headers)
+    assert admin.stats.table.horizontalHeaderItem(1).text().endswith(chance)
+    if len(names) > len(info.readers) + 1:
+        assert "chance" in admin.stats.tests.toPlainText() and "Holm" in admin.stats.tests.toPlainText()
     assert "Pane-position bias" in admin.stats.tests.toPlainText()
     settle(qtbot)
     win.grab().save(str(shots / "statistics.png"))
@@ -413,7 +419,7 @@ def test_demo_window_flow(qtbot, demo, artifacts_dir: Path) -> None:
 
 def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path, artifacts_dir: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.study_service import StudySpec
+    from app.study_service import NewStudyRequest
     from tests.app_helpers import write_test_png
 
     _info, database, _tmp = demo
@@ -424,7 +430,7 @@ def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path, 
     win = _window(qtbot, database)
     win.set_mode("admin")
     admin = win.page("admin")
-    spec = StudySpec(name="Created in the GUI", source=cases, variants=[("r2c-q1", 2), ("histeq", None)],
+    spec = NewStudyRequest(name="Created in the GUI", source=cases, variants=[("r2c-q1", 2), ("histeq", None)],
                      readers=["Dr A", "Dr B"], design="all", seed=7, pane_labels="numbers", ask_confidence=True)
     admin.create_study(spec, precompute=True)
     qtbot.waitUntil(admin.precompute_running, timeout=60_000)
@@ -477,7 +483,7 @@ def test_create_study_precompute_cancel_and_resume(qtbot, demo, tmp_path: Path, 
     # A bad definition is refused in one line, and nothing is created.
     bad = tmp_path / "bad.csv"
     bad.write_text("file,label\nmissing.png,covid\n")
-    admin.create_study(StudySpec(name="Bad", source=bad, variants=[("histeq", None)], readers=["X"],
+    admin.create_study(NewStudyRequest(name="Bad", source=bad, variants=[("histeq", None)], readers=["X"],
                                  design="all"), precompute=False)
     settle(qtbot)
     qtbot.waitUntil(lambda: win.statusBar().currentMessage() != "" and "missing.png" in

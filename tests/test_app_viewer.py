@@ -141,6 +141,131 @@ def test_linked_zoom_pan_window_and_unlinking(qtbot, window, env: Path) -> None:
     assert p0.isVisible() and p1.isVisible()
 
 
+def test_linked_monochrome1_and_monochrome2_panes_brighten_and_darken_together(qtbot, window, env: Path) -> None:
+    """One drag convention (OHIF, Weasis): down = darker, right = wider, whatever the photometric."""
+    from core.imaging import load_xray
+
+    m1 = write_test_dicom(env / "m1.dcm", seed=4, photometric="MONOCHROME1")
+    m2 = write_test_dicom(env / "m2.dcm", seed=4)
+    assert load_xray(m1).invert and not load_xray(m2).invert
+    _open(qtbot, window, [m1, m2], 2)
+    window.files.selectAll()
+    qtbot.waitUntil(lambda: len(window.viewer.grid.panes()) == 2 and len(window.viewer.xrays()) == 2,
+                    timeout=20_000)
+    settle(qtbot)
+    panes = window.viewer.grid.panes()
+    assert {p.image().invert for p in panes} == {True, False}
+
+    def brightness() -> list[float]:
+        return [float(p.rendered_gray().mean()) for p in panes]
+
+    def contrast() -> list[float]:
+        return [float(p.rendered_gray().std()) for p in panes]
+
+    start = brightness()
+    assert start[0] == pytest.approx(start[1], abs=1.0)  # the same film, stored both ways
+    for source in panes:  # whichever pane is dragged, both follow it the same way
+        before = brightness()
+        drag(source, (100, 60), (100, 124))  # down: darker
+        after = brightness()
+        assert all(a < b - 5 for a, b in zip(after, before, strict=True)), (before, after)
+        drag(source, (100, 124), (100, 60))  # back up: as it was
+        assert brightness() == pytest.approx(before, abs=1e-6)
+        drag(source, (100, 124), (100, 40))  # up: brighter
+        assert all(a > b + 5 for a, b in zip(brightness(), before, strict=True))
+        source.reset()
+        assert brightness() == pytest.approx(start, abs=1e-6)
+
+    low = contrast()
+    drag(panes[1], (60, 100), (40, 100))  # left: narrower window, more contrast
+    assert all(c > c0 for c, c0 in zip(contrast(), low, strict=True))
+    # What reaches the screen follows the rendered pixels: both panes darker after a drag down.
+    shots = [np.asarray(_gray_shot(p)).mean() for p in panes]
+    drag(panes[0], (100, 60), (100, 140))
+    assert all(np.asarray(_gray_shot(p)).mean() < s for p, s in zip(panes, shots, strict=True))
+
+
+def _gray_shot(pane) -> np.ndarray:
+    """The pane as drawn on screen, as 8-bit gray."""
+    from PySide6.QtGui import QImage
+
+    image = pane.grab().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+    return np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(image.height(), -1)
+
+
+def test_chest_presets_on_number_keys_in_display_units(qtbot, window, env: Path) -> None:
+    m1 = write_test_dicom(env / "m1.dcm", seed=4, photometric="MONOCHROME1")
+    m2 = write_test_dicom(env / "m2.dcm", seed=4)
+    _open(qtbot, window, [m1, m2], 2)
+    window.files.selectAll()
+    qtbot.waitUntil(lambda: len(window.viewer.grid.panes()) == 2 and len(window.viewer.xrays()) == 2,
+                    timeout=20_000)
+    settle(qtbot)
+    viewer = window.viewer
+    panes = viewer.grid.panes()
+    names = [w.name for w in panes[0].image().windows]
+    assert names[:4] == [viewer.current_xray().windows[0].name, "Lung", "Mediastinum", "Bone"]
+    assert [a.shortcut().toString() for a in viewer.preset_actions[:4]] == ["1", "2", "3", "4"]
+
+    viewer._fill_presets()  # what the Window button's menu shows
+    labels = [a.text() for a in viewer.presets_menu.actions()]
+    assert labels[1].startswith("Lung  (W ") and labels[1].endswith("\t2")
+    assert not any("e+" in t or "e-" in t for t in labels)
+
+    default = panes[0].rendered_gray().copy()
+    panes[0].setFocus()
+    qtbot.keyClick(panes[0], Qt.Key.Key_2)  # number key 2: lung, on both linked panes
+    assert [p.current_window().name for p in panes] == ["Lung", "Lung"]
+    assert panes[0].rendered_gray().mean() > default.mean() + 5  # the dark lungs stretched up
+    # MONOCHROME1 and MONOCHROME2 stores of one film look the same under the preset.
+    assert np.abs(panes[0].rendered_gray().astype(int) - panes[1].rendered_gray().astype(int)).max() <= 1
+    qtbot.keyClick(panes[0], Qt.Key.Key_4)
+    assert [p.current_window().name for p in panes] == ["Bone", "Bone"]
+    qtbot.keyClick(panes[0], Qt.Key.Key_1)
+    assert np.array_equal(panes[0].rendered_gray(), default)
+
+
+def _info_text(win) -> str:
+    from PySide6.QtWidgets import QLabel
+
+    return " ".join(lbl.text() for lbl in win.viewer.info.findChildren(QLabel))
+
+
+def test_identifier_toggle_hides_them_remembered_per_context(qtbot, window, env: Path) -> None:
+    from app import settings
+    from app.viewer.page import CLINICAL, STUDY, TEACHING, ViewerPage
+
+    dcm = write_test_dicom(env / "chest.dcm")
+    _open(qtbot, window, [dcm], 1)
+    viewer = window.viewer
+    assert viewer.context() == CLINICAL and viewer.identifiers_action.isChecked()
+    assert "Doe, Jane" in _info_text(window) and PATIENT_ID in _info_text(window)
+
+    viewer.identifiers_action.trigger()  # hide
+    text = _info_text(window)
+    assert "Doe" not in text and PATIENT_ID not in text and "identifiers hidden" in text
+    assert "20240102" in text and "F" in text.split()  # study date and sex still help the reading
+    assert settings.value("viewer/show_identifiers/clinical") == "0"
+    again = ViewerPage()  # remembered: a new viewer (the next start) keeps them hidden
+    qtbot.addWidget(again)
+    assert not again.identifiers_action.isChecked() and not again.info.shows_identifiers()
+
+    viewer.identifiers_action.trigger()  # show again
+    assert "Doe, Jane" in _info_text(window)
+    # Study and teaching screens hide them by default, whatever clinical viewing does.
+    for context in (STUDY, TEACHING):
+        viewer.set_context(context)
+        assert not viewer.identifiers_action.isChecked()
+        assert "Doe" not in _info_text(window) and PATIENT_ID not in _info_text(window)
+    viewer.set_context(CLINICAL)
+    assert "Doe, Jane" in _info_text(window)
+    # Running a study (administration or reading) puts the viewer in the study context.
+    window.set_mode("admin")
+    assert viewer.context() == STUDY
+    window.set_mode("viewer")
+    assert "Doe" not in _info_text(window)
+
+
 def test_compare_without_weights_says_what_is_missing(qtbot, window, env: Path) -> None:
     png = write_test_png(env / "c.png")
     _open(qtbot, window, [png], 1)
@@ -169,6 +294,17 @@ def test_compare_restores_shows_probability_and_exports(qtbot, window, env: Path
     assert "R2C-GAN (Q=1)" in panes[1].caption() and "COVID-19" in panes[1].caption()
     assert result.iterations == 3
     assert panes[1].image().values.shape == panes[0].image().values.shape
+    # Native by default: the generator's change carried to the film's own pixels, not its 256-px output.
+    assert compare.resolution() == "native"
+    from core.guided import native_restoration
+
+    xray = compare.source()
+    np.testing.assert_allclose(result.display, native_restoration(xray.display, result.restoration.final), atol=1e-6)
+    compare.set_resolution("model")
+    settle(qtbot)
+    np.testing.assert_allclose(viewer.grid.panes()[1].image().values, result.model_display, atol=1e-6)
+    compare.set_resolution("native")
+    settle(qtbot)
 
     # Lung overlay without a trained segmenter: one clear line, no crash.
     compare.overlay_check.setChecked(True)
@@ -181,22 +317,27 @@ def test_compare_restores_shows_probability_and_exports(qtbot, window, env: Path
 
     png_task = compare.export_to(env / "out.png", 0, "png")
     dcm_task = compare.export_to(env / "out.dcm", 0, "dcm")
+    png16_task = compare.export_to(env / "out16.png", 0, "png", bits=16)
     settle(qtbot)
-    assert png_task.finished.is_set() and dcm_task.finished.is_set()
+    assert png_task.finished.is_set() and dcm_task.finished.is_set() and png16_task.finished.is_set()
+    from PIL import Image
+
+    with Image.open(env / "out16.png") as im16:
+        assert im16.mode.startswith("I") and im16.size == xray.size
     from core.imaging import load_xray
 
-    assert load_xray(env / "out.png").size == (256, 256)
+    assert load_xray(env / "out.png").size == xray.size  # the film's own size, not 256 x 256
     ds = pydicom.dcmread(env / "out.dcm")
     assert ds.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
     assert "DERIVED" in list(ds.ImageType)
-    assert (ds.Rows, ds.Columns) == result.restoration.final.shape
-    assert "R2C-GAN (Q=1)" in ds.DerivationDescription and "3 passes" in ds.DerivationDescription
     source = pydicom.dcmread(dcm)
+    assert (ds.Rows, ds.Columns) == (source.Rows, source.Columns)
+    assert "R2C-GAN (Q=1)" in ds.DerivationDescription and "3 passes" in ds.DerivationDescription
     assert ds.SOPInstanceUID != source.SOPInstanceUID and ds.SeriesInstanceUID != source.SeriesInstanceUID
     assert ds.StudyInstanceUID == source.StudyInstanceUID and str(ds.PatientName) == PATIENT_NAME
     assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
-    assert float(ds.PixelSpacing[0]) == pytest.approx(0.5 * 288 / 256)
-    assert np.array_equal(ds.pixel_array, np.rint(result.restoration.final * 255).astype(np.uint8))
+    assert [float(v) for v in ds.PixelSpacing] == [float(v) for v in source.PixelSpacing]
+    assert np.array_equal(ds.pixel_array, np.rint(result.display * 255).astype(np.uint8))
 
 
 def test_viewer_screenshot(qtbot, window, env: Path, artifacts_dir: Path) -> None:
@@ -237,6 +378,47 @@ def test_compare_lung_overlay_and_areas(qtbot, window, env: Path, monkeypatch: p
     assert panes[1].overlay_opacity() == pytest.approx(0.8)
     compare.overlay_check.setChecked(False)
     assert all(p.image().overlay is None for p in viewer.grid.panes())
+
+
+@pytest.mark.slow
+def test_compare_lung_mask_as_dicom_seg_and_back(qtbot, window, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mask is written as a DICOM SEG over the film (core.exports) and overlays the film when opened."""
+    import highdicom as hd
+
+    from tests.app_helpers import make_stand_in_segmenter
+
+    monkeypatch.setenv("R2C_MODELS_DIR", str(make_stand_in_segmenter(make_stand_in_generators(env / "models"))))
+    dcm = write_test_dicom(env / "chest.dcm")
+    _open(qtbot, window, [dcm], 1)
+    viewer = window.viewer
+    viewer.set_compare(True)
+    compare = viewer.compare
+    qtbot.waitUntil(lambda: len(compare.results()) == 1, timeout=60_000)
+    compare.overlay_check.setChecked(True)
+    qtbot.waitUntil(lambda: compare.segmentations() is not None, timeout=60_000)
+    assert compare.seg_export_button.isEnabled()
+    mask = compare.segmentations()[0].mask
+    task = compare.export_segmentation(env / "lungs.seg.dcm")
+    qtbot.waitUntil(task.finished.is_set, timeout=20_000)
+    seg = hd.seg.segread(env / "lungs.seg.dcm")
+    assert (seg.Rows, seg.Columns) == mask.shape
+    compare.overlay_check.setChecked(False)
+    compare.open_segmentation(env / "lungs.seg.dcm")
+    qtbot.waitUntil(lambda: "DICOM SEG" in viewer.grid.panes()[0].caption(), timeout=20_000)
+    original = viewer.grid.panes()[0].image()
+    assert np.array_equal(original.overlay, mask)
+    other = write_test_dicom(env / "other.dcm", seed=9)  # a SEG of another film is refused in one line
+    errors: list[str] = []
+    compare.status.connect(errors.append)
+    monkeypatch.setattr("app.qt_util.show_error", lambda *_a: None)
+    import pydicom
+
+    foreign = pydicom.dcmread(env / "lungs.seg.dcm")
+    foreign.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID = \
+        pydicom.dcmread(other).SOPInstanceUID
+    foreign.save_as(env / "foreign.seg.dcm")
+    compare.open_segmentation(env / "foreign.seg.dcm")
+    qtbot.waitUntil(lambda: any("segments another image" in e for e in errors), timeout=20_000)
 
 
 def test_colour_renditions_render_and_window_per_channel(qtbot) -> None:

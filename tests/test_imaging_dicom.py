@@ -256,6 +256,37 @@ def test_automatic_window_ignores_padding_and_flat_border(tmp_path):
     assert data_range.center + data_range.width / 2 == anatomy.max()  # padding excluded
 
 
+def test_chest_presets_follow_the_screen_not_the_values():
+    """Lung / mediastinum / bone sit on the film's own distribution; a MONOCHROME1 twin looks the same."""
+    from core.imaging import render, to_uint8
+    from core.imaging.presets import BONE, LUNG, MEDIASTINUM, chest_windows
+
+    values = np.random.default_rng(0).gamma(2.0, 500.0, (200, 180)).astype(np.float32)
+    m2 = {w.name: w for w in chest_windows(values, invert=False)}
+    flipped = np.float32(5000) - values
+    m1 = {w.name: w for w in chest_windows(flipped, invert=True)}
+    assert list(m2) == [LUNG, MEDIASTINUM, BONE]
+    lung, mediastinum, bone = m2[LUNG], m2[MEDIASTINUM], m2[BONE]
+    # Lung stretches the dark values, mediastinum and bone the bright ones; bone is not clipped at the top.
+    assert lung.center < mediastinum.center < bone.center
+    assert lung.center - lung.width / 2 == pytest.approx(np.percentile(values, 0.5), rel=1e-4)
+    assert bone.center + bone.width / 2 == pytest.approx(values.max())
+    for name in m2:
+        a = to_uint8(render(values, m2[name], False)).astype(int)
+        b = to_uint8(render(flipped, m1[name], True)).astype(int)
+        assert np.abs(a - b).max() <= 1, name
+
+
+@pytest.mark.parametrize(("value", "text"), [(30000, "30000"), (-30000.4, "-30000"), (12345.678, "12346"),
+                                             (42.123, "42.1"), (0.5, "0.5"), (1.0, "1"), (0.0, "0"),
+                                             (1e-5, "0.00001"), (-0.0004567, "-0.000457")])
+def test_window_figures_never_use_scientific_notation(value, text):
+    from core.imaging.presets import format_number, window_label
+
+    assert format_number(value) == text
+    assert window_label(Window(15000, 30000)) == "W 30000 / L 15000"
+
+
 # -- transfer syntaxes ---------------------------------------------------------------------
 
 LOSSLESS = [

@@ -243,7 +243,7 @@ def test_tone_curve_fitting_lowers_its_loss() -> None:
     from core.train.tone import ToneConfig, fit_tone_curve
 
     f = [chest_like(200, 180, seed=i) for i in range(5)]
-    curve, history = fit_tone_curve(f, ToneConfig(steps=300, batch=8, lr=3e-3), progress=False)
+    curve, history = fit_tone_curve(f, ToneConfig(steps=300, batch=8, lr=3e-3, jitter=0.0), progress=False)
     assert len(history) == 3 and history[-1] < 0.9 * history[0]
 
 
@@ -277,3 +277,90 @@ def test_tone_recipe_is_given_to_every_published_residual_variant(tmp_path: Path
     for key, value in load_file(str(tone_file)).items():
         assert torch.equal(state["tone." + key], value)
     assert "Restoration at each variant's default passes" in (out / "EVALUATION.md").read_text()
+
+
+def test_tone_statistics_barely_move_with_noise() -> None:
+    """Pooled statistics: noise must not look like an exposure change to the tone curve."""
+    from core.models.residual import ToneCurve
+
+    film = chest_like(256, 256, seed=3)
+    noisy = np.clip(film + np.random.default_rng(0).normal(0, 0.05, film.shape), 0, 1).astype(np.float32)
+    x, y = _to_tensor([film]), _to_tensor([noisy])
+    pixel = (ToneCurve.statistics(x, pool=1, thumb=0) - ToneCurve.statistics(y, pool=1, thumb=0)).abs().sum()
+    pooled = (ToneCurve.statistics(x, thumb=0) - ToneCurve.statistics(y, thumb=0)).abs().sum()
+    assert pooled < 0.35 * pixel
+
+
+def test_tone_curve_of_an_earlier_kind_runs_as_it_was_fitted() -> None:
+    """Files from before the pooled statistics and the thumbnail load and give the same output."""
+    from core.models.residual import LEGACY_STATS_POOL, STATS_POOL, THUMB, TONE_PREFIX, ToneCurve
+    from core.restore import load_generator_state
+
+    old = ToneCurve(hidden=32, thumb=0)
+    with torch.no_grad():
+        for p in old.parameters():
+            p.normal_(0, 0.3)
+    old.stats_pool.fill_(LEGACY_STATS_POOL)
+    net = build_generator("convolutional-light")
+    old_file = {**net.state_dict(), **{TONE_PREFIX + k: v for k, v in old.state_dict().items()
+                                       if k not in ("stats_pool", "thumb")}}
+    loaded = wrap_output(build_generator("convolutional-light"), "residual")
+    assert (int(loaded.tone.stats_pool), int(loaded.tone.thumb)) == (STATS_POOL, THUMB)
+    load_generator_state(loaded, old_file, "old.safetensors")
+    assert (int(loaded.tone.stats_pool), int(loaded.tone.thumb)) == (LEGACY_STATS_POOL, 0)
+    x = _to_tensor([chest_like(128, 128, seed=1)])
+    expected = old(x, ToneCurve.statistics(x, pool=1, thumb=0))
+    assert not torch.allclose(expected, x, atol=1e-3)  # the curve does something
+    assert torch.allclose(loaded.tone(x, loaded.tone.film_statistics(x)), expected)
+
+
+def test_detail_loss_ignores_tone_and_sees_noise() -> None:
+    from core.train.paired import high_pass
+
+    x = _to_tensor([chest_like(96, 96, seed=2)])
+    assert torch.allclose(high_pass(x + 0.3), high_pass(x), atol=1e-5)  # a global offset is no detail
+    noisy = x + 0.05 * torch.randn_like(x)
+    assert (high_pass(noisy) - high_pass(x)).abs().mean() > 0.03
+
+
+def test_tone_fitting_weighs_the_labelled_folder_against_a_large_extra_folder(tmp_path: Path) -> None:
+    import json
+
+    from core.cli.main import main as cli
+    from tests.test_training import _tiny_labeled
+
+    labeled = _tiny_labeled(tmp_path / "labeled")
+    extra = _tiny_labeled(tmp_path / "extra", n=30)
+    run = tmp_path / "tone"
+    assert cli(["train", "--recipe", "tone", "--data", str(labeled), "--extra", str(extra), "--run", str(run),
+                "--steps", "3", "--tone-jitter", "1"]) == 0
+    record = json.loads((run / "model" / "tone-curve.json").read_text())
+    assert 0 < record["own_films"] < record["films"]
+    assert record["last_config"]["own_share"] == 0.5 and record["last_config"]["jitter"] == 1.0
+
+
+def test_natural_tone_variation_is_mild_and_keeps_the_range() -> None:
+    from core.quality import psnr
+    from core.train.tone import natural_variation
+
+    film = chest_like(128, 128, seed=4)
+    outs = [natural_variation(film, np.random.default_rng(i)) for i in range(20)]
+    assert all(o.shape == film.shape and o.min() >= 0 and o.max() <= 1 for o in outs)
+    values = [psnr(film, o) for o in outs]
+    assert min(values) > 15 and np.median(values) < 40  # a visible change, never a different film
+
+
+def test_tone_curve_with_a_thumbnail_is_fitted_and_loaded_as_its_kind() -> None:
+    from core.models.residual import TONE_PREFIX, file_state
+    from core.restore import load_generator_state
+    from core.train.tone import ToneConfig, fit_tone_curve
+
+    curve, _ = fit_tone_curve([chest_like(120, 100, seed=i) for i in range(3)],
+                              ToneConfig(steps=5, batch=4, thumb=8), progress=False)
+    assert int(curve.thumb) == 8 and curve.mlp[0].in_features == curve.FEATURES + 64
+    model = wrap_output(build_generator("convolutional-light"), "residual")
+    state = {**model.net.state_dict(), **{TONE_PREFIX + k: v for k, v in curve.state_dict().items()}}
+    loaded = wrap_output(build_generator("convolutional-light"), "residual")
+    load_generator_state(loaded, state, "thumb.safetensors")
+    assert int(loaded.tone.thumb) == 8
+    assert all(torch.equal(a, b) for a, b in zip(file_state(loaded).values(), state.values(), strict=True))

@@ -11,14 +11,9 @@ from core.study.manage import list_readers, load_study
 from core.study.reading import ReadingSession
 from core.study.render import rendition_status
 from core.study.store import open_store
-from tests.study_helpers import install_generator, make_env, write_cases
+from tests.study_helpers import install_generator, write_cases
 
 pytestmark = pytest.mark.usefixtures("study_env")
-
-
-@pytest.fixture
-def study_env(tmp_path, monkeypatch):
-    return make_env(tmp_path, monkeypatch)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

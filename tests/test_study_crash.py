@@ -13,12 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.study.store import Vote, integrity_check, open_store
-from tests.study_helpers import make_env, make_study, write_cases
-
-
-@pytest.fixture
-def study_env(tmp_path, monkeypatch):
-    return make_env(tmp_path, monkeypatch)
+from tests.study_helpers import make_study, write_cases
 
 REPO = Path(__file__).resolve().parents[1]
 

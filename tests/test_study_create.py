@@ -11,27 +11,16 @@ from sqlalchemy import func, select
 from core.errors import StudyDefinitionError
 from core.study.definition import ORIGINAL, normalize_label, parse_candidate, parse_candidates, read_cases
 from core.study.manage import list_readers, list_studies, load_study
-from core.study.store import Assignment, Study, open_store
-from tests.study_helpers import install_generator, make_env, make_study, write_cases
+from core.study.store import Assignment, Study
+from tests.study_helpers import install_generator, make_study, write_cases
 
 pytestmark = pytest.mark.usefixtures("study_env")
-
-
-@pytest.fixture
-def study_env(tmp_path, monkeypatch):
-    return make_env(tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def cases(study_env) -> Path:
     write_cases(study_env.tmp / "cases", 6)
     return study_env.tmp / "cases"
-
-
-@pytest.fixture
-def store(study_env):
-    with open_store(study_env.tmp / "studies.db") as s:
-        yield s
 
 
 def _write_csv(path: Path, text: str) -> Path:

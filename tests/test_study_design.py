@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 from scipy.stats import chisquare
 
-from core.study.design import allocate, pane_label, plan, reader_seed
+from core.study.design import allocate, pane_label, plan, reader_seed, repeat_gap
 
 
 def _flat(p):
@@ -96,3 +97,34 @@ def test_qc_repeats_are_hidden_later_with_a_fresh_permutation():
 def test_pane_labels_are_neutral():
     assert [pane_label(i) for i in range(5)] == ["A", "B", "C", "D", "E"]
     assert [pane_label(i, "numbers") for i in range(3)] == ["1", "2", "3"]
+
+
+def test_split_blocks_are_stratified_by_label_for_every_seed():
+    labels = ["COVID-19"] * 10 + ["control"] * 10
+    for seed in range(200):
+        for design, anchors in (("split", 0), ("anchor", 4)):
+            alloc = allocate(20, 4, design, anchors, seed, strata=labels)
+            counts = [[sum(labels[c] == lab for c in cases) for lab in ("COVID-19", "control")] for cases in alloc]
+            for lab in range(2):  # every reader holds each label in proportion: counts differ by at most one
+                assert max(c[lab] for c in counts) - min(c[lab] for c in counts) <= 1, (seed, design, counts)
+            assert all(min(c) >= 2 for c in counts)
+    # a single stratum gives exactly the unstratified draws (studies made before stratification re-create)
+    assert allocate(20, 4, "split", 0, 7, strata=["x"] * 20) == allocate(20, 4, "split", 0, 7)
+
+
+def test_tier_stratifies_too():
+    strata = [f"{lab}|{tier}" for lab in ("COVID-19", "control") for tier in ("good", "poor") for _ in range(6)]
+    alloc = allocate(24, 3, "split", 0, 4, strata=strata)
+    for s in set(strata):
+        assert sorted(sum(strata[c] == s for c in cases) for cases in alloc) == [2, 2, 2]
+
+
+def test_hidden_repeats_keep_their_distance_or_the_plan_is_refused():
+    for seed in range(300):
+        for n_cases, repeats in ((8, 3), (12, 4), (40, 6)):
+            for queries in plan(n_cases, 3, 1, "all", qc_repeats=repeats, seed=seed):
+                for i, q in enumerate(queries):
+                    if q.repeat_of is not None:
+                        assert i - q.repeat_of - 1 >= repeat_gap(n_cases), (seed, n_cases)
+    with pytest.raises(ValueError, match="cannot have 3 hidden repeat"):
+        plan(5, 3, 1, "all", qc_repeats=3, seed=0)

@@ -14,14 +14,9 @@ from core.study.export import VOTE_COLUMNS, export_study, import_votes
 from core.study.reading import ReadingSession
 from core.study.stats import study_stats
 from core.study.store import Vote, open_store
-from tests.study_helpers import make_env, make_study, write_cases
+from tests.study_helpers import make_study, write_cases
 
 pytestmark = pytest.mark.usefixtures("study_env")
-
-
-@pytest.fixture
-def study_env(tmp_path, monkeypatch):
-    return make_env(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -37,7 +32,7 @@ def sites(study_env):
     for i in range(session.total):
         session.go_to(i)
         session.mark_displayed()
-        session.vote("ABC"[i % 3], confidence=3)
+        session.vote("ABC"[i % 3])  # no confidence: this study does not ask for it (import refuses one)
     session.vote("C", index=0)  # an amendment
     ReadingSession(a, "Multi", "MD II").vote("B")
     yield a, b
@@ -82,11 +77,17 @@ def test_export_writes_every_artifact(sites, study_env):
         # timed when the panes were marked displayed: MD I's first votes, not the amendment or MD II
         assert (r["decision_ms"] != "") == (r["reader"] == "MD I" and r["amendment"] == "no")
     table = _rows(result.folder / "table.csv")
-    assert [t["reader"] for t in table] == ["MD I", "MD II", "Overall"]
+    assert [t["reader"] for t in table] == ["MD I", "MD II", "Overall", "Overall (readers and cases random)",
+                                            "Chance"]
+    assert [float(table[-1][c]) for c in ("Original", "CLAHE")] == [pytest.approx(1 / 3)] * 2
+    assert all(r["case_sha256"] and "/" not in r["case"] for r in rows)  # content hash, never a local path
     assert list(table[0]) == ["reader", "n", "Original", "CLAHE", "Histogram equalization"]
     summary = json.loads((result.folder / "summary.json").read_text())
     assert summary["statistics"]["rows"][2]["n"] == 5  # 4 of MD I (repeat excluded) + 1 of MD II
     assert len(summary["fingerprint"]) == 64 and summary["votes"] == 7
+    assert summary["statistics"]["chance_level"] == pytest.approx(1 / 3)
+    assert summary["statistics"]["inference"]["restored"]["chance"] == pytest.approx(2 / 3)
+    assert any("chance" in item["result"] for item in summary["results"])
     assert (result.folder / "selection.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -126,7 +127,8 @@ def _mutate(rows: list[dict], index: int, **changes) -> list[dict]:
     ({"study_fingerprint": "0" * 64}, "fingerprint differs"),
     ({"reader": "Dr Who"}, "unknown reader 'Dr Who'"),
     ({"sequence": "99"}, "has no query number '99'"),
-    ({"case": "control_0099"}, "not 'control_0099'"),
+    ({"case": "control_0099", "case_sha256": ""}, "not 'control_0099'"),  # no hash: the case id decides
+    ({"case_sha256": "0" * 64}, "another content hash"),
     ({"chosen_variant": "r2c-q5:3"}, "unknown candidate 'r2c-q5:3'"),
     ({"pane_variants": "histeq|clahe:2|original"}, "differs from the order this reader was shown"),
     ({"pane_position": "4"}, "pane_position 4 is out of range"),
@@ -203,4 +205,51 @@ def test_confidence_goes_into_the_votes_csv_and_the_json_summary(study_env):
         expected = sum(values) / len(values) if values else None
         assert means["MD I"][candidate.display_name] == (pytest.approx(expected) if values else None)
     assert summary["statistics"]["confidence"][0]["reader"] == "MD I"
-    assert "Mean confidence MD I: 2.75" in summary["report"]
+    assert "Mean confidence, MD I: 2.75" in summary["report"]
+
+
+def test_two_sites_listing_the_same_images_from_different_folders_merge(study_env):
+    """Same images, different folders and listing paths (absolute at one site, relative at the other):
+    the same fingerprint, no local path in votes.csv, and import-votes merges every vote."""
+    import shutil
+
+    from core.study.manage import load_study
+
+    write_cases(study_env.tmp / "site_a" / "deep" / "images", 4)
+    shutil.copytree(study_env.tmp / "site_a" / "deep" / "images", study_env.tmp / "site_b" / "cxr")
+    files = sorted((study_env.tmp / "site_a" / "deep" / "images").glob("*.png"))
+    (study_env.tmp / "site_a" / "cases.csv").write_text(
+        "file,label\n" + "".join(f"{p},{'COVID-19' if 'covid' in p.name else 'control'}\n" for p in files))
+    (study_env.tmp / "site_b" / "list.csv").write_text(
+        "image,label\n" + "".join(f"cxr/{p.name},{'COVID-19' if 'covid' in p.name else 'control'}\n" for p in files))
+    a, b = open_store(study_env.tmp / "a.db"), open_store(study_env.tmp / "b.db")
+    try:
+        make_study(a, study_env.tmp / "site_a" / "cases.csv", name="Two sites", seed=3)
+        make_study(b, study_env.tmp / "site_b" / "list.csv", name="Two sites", seed=3)
+        assert load_study(a, "Two sites").fingerprint == load_study(b, "Two sites").fingerprint
+        session = ReadingSession(a, "Two sites", "MD I")
+        for i in range(session.total):
+            session.go_to(i)
+            session.vote("AB"[i % 2])
+        rows = _rows(export_study(a, "Two sites", study_env.tmp / "out").folder / "votes.csv")
+        assert all(str(study_env.tmp) not in value for r in rows for value in r.values())
+        assert import_votes(b, study_env.tmp / "out" / "votes.csv") == len(rows) > 0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_fingerprint_covers_every_definition_field_but_the_name():
+    import dataclasses
+
+    from core.study.definition import CaseSpec, StudySpec, parse_candidates
+    from core.study.manage import fingerprint
+
+    cases = [CaseSpec("c1", Path("/x/c1.png"), "control", "aa"), CaseSpec("c2", Path("/x/c2.png"), "COVID-19", "bb")]
+    spec = StudySpec(name="S", cases=cases, candidates=parse_candidates("clahe"), readers=["A", "B"])
+    base = fingerprint(spec, {}, None)
+    moved = [CaseSpec(f"elsewhere/{c.key}", Path("/y") / c.path.name, c.label, c.sha256) for c in cases]
+    assert fingerprint(dataclasses.replace(spec, name="Other", cases=moved), {}, None) == base
+    for change in ({"seed": 1}, {"ask_confidence": True}, {"show_label": False}, {"presentation_size": 600},
+                   {"cases": [cases[0], CaseSpec("c2", cases[1].path, "COVID-19", "cc")]}):
+        assert fingerprint(dataclasses.replace(spec, **change), {}, None) != base, change

@@ -109,13 +109,14 @@ def test_a_0001_database_with_votes_upgrades_and_keeps_them(database, tmp_path):
         _migrate(store, "0001")
         uids = _write_0001_study(store)
     with open_store(database, cache_dir=tmp_path / "cache") as store:  # opening upgrades to head
-        assert _revision(store) == "0002"
+        assert _revision(store) == "0003"
         before = _votes(store)
         assert [v[0] for v in before] == uids
         assert before[2][1:7] == (1, 1, 1, 2, 1, "import:site-b.csv")
         assert before[0][7] == T0.replace(tzinfo=UTC) + timedelta(seconds=3)
         info = load_study(store, "Old")
         assert info.ask_confidence is False  # studies made before the setting did not ask
+        assert info.rating_scale is None and info.washout_days is None  # a preference study (0003)
         assert [(r.name, r.done, r.total) for r in list_readers(store, "Old")] == [("MD I", 2, 3)]
         assert list_studies(store)[0].votes == 3
         assert [c.count for c in study_stats(store, "Old").overall.cells] == [2, 0]  # amendment counts, once
@@ -130,4 +131,4 @@ def test_a_0001_database_with_votes_upgrades_and_keeps_them(database, tmp_path):
             assert conn.execute(sa.text("SELECT count(*) FROM votes")).scalar() == 3
             assert conn.execute(sa.text("SELECT count(*) FROM assignments")).scalar() == 3
     with open_store(database, cache_dir=tmp_path / "cache") as last:
-        assert _revision(last) == "0002" and _votes(last) == before
+        assert _revision(last) == "0003" and _votes(last) == before

@@ -21,14 +21,11 @@ from core.study.manage import list_studies
 from core.study.reading import ReadingSession
 from core.study.stats import study_stats
 from core.study.store import Assignment, Reader, Vote, open_store
-from tests.study_helpers import PostgresDatabase, make_env, make_study, postgres_url, write_cases
+from tests.study_helpers import PostgresDatabase, make_study, postgres_url, write_cases
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("study_env")]
 
 
-@pytest.fixture
-def study_env(tmp_path, monkeypatch):
-    return make_env(tmp_path, monkeypatch)
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -12,23 +12,12 @@ from sqlalchemy import select
 
 from core.errors import StudyStateError
 from core.study.manage import list_readers
-from core.study.reading import CaseView, Pane, ReadingSession, VoteReceipt
+from core.study.reading import Pane, QueryView, ReadingSession, VoteReceipt
 from core.study.render import precompute
 from core.study.store import Assignment, Vote, open_store
-from tests.study_helpers import make_env, make_study, write_cases
+from tests.study_helpers import make_study, write_cases
 
 pytestmark = pytest.mark.usefixtures("study_env")
-
-
-@pytest.fixture
-def study_env(tmp_path, monkeypatch):
-    return make_env(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def store(study_env):
-    with open_store(study_env.tmp / "studies.db") as s:
-        yield s
 
 
 @pytest.fixture
@@ -43,7 +32,7 @@ def test_panes_are_blind(store, study):
     session = ReadingSession(store, "Read", "MD I")
     assert (session.reader, session.study_name, session.total) == ("MD I", "Read", 7)
     view = session.current()
-    assert isinstance(view, CaseView)
+    assert isinstance(view, QueryView)
     assert [p.label for p in view.panes] == ["A", "B", "C"]
     assert {(p.image.shape, p.image.dtype) for p in view.panes} == {((410, 512), np.dtype(np.uint8))}
     assert view.disease_label in ("COVID-19", "control")

@@ -21,21 +21,9 @@ from core.study.render import (
     rendition_key,
     to_presentation,
 )
-from core.study.store import open_store
-from tests.study_helpers import install_generator, install_segmenter, make_env, make_study, write_cases
+from tests.study_helpers import install_generator, install_segmenter, make_study, write_cases
 
 pytestmark = pytest.mark.usefixtures("study_env")
-
-
-@pytest.fixture
-def study_env(tmp_path, monkeypatch):
-    return make_env(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def store(study_env):
-    with open_store(study_env.tmp / "studies.db") as s:
-        yield s
 
 
 @pytest.fixture

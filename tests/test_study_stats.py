@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from core.study.reading import ReadingSession
-from core.study.stats import CountedVote, compute_stats, study_stats, summary_text, table_markdown, wilson
+from core.study.report import summary_text, table_markdown
+from core.study.stats import CountedVote, compute_stats, study_stats, wilson
 from core.study.store import open_store
-from tests.study_helpers import make_env, make_study, write_cases
-
-
-@pytest.fixture
-def study_env(tmp_path, monkeypatch):
-    return make_env(tmp_path, monkeypatch)
-
+from tests.study_helpers import make_study, write_cases
 
 Z = 1.959963984540054  # standard normal quantile for 95%
 
@@ -83,10 +79,31 @@ def test_fleiss_kappa_by_hand(stats):
     assert stats.agreement.kappa == pytest.approx(0.42 / 0.62)
 
 
-def test_plackett_luce_worth_matches_win_shares(stats):
-    # With every query offering the full set, the top-1 Plackett-Luce MLE is each candidate's share of wins.
-    assert sum(stats.worth) == pytest.approx(1.0)
-    assert stats.worth == pytest.approx([0.3, 0.5, 0.2], abs=0.01)
+def test_inference_shares_contrasts_and_chance(stats):
+    inf = stats.inference
+    assert [s.share for s in inf.shares] == pytest.approx([0.3, 0.5, 0.2])
+    assert all(s.chance == pytest.approx(1 / 3) for s in inf.shares)
+    assert inf.restored.chance == pytest.approx(2 / 3) and inf.restored.share == pytest.approx(0.7)
+    assert [s.direction for s in inf.shares] == ["below", "above", "below"]
+    for s in inf.shares:
+        assert s.ci_low <= s.share <= s.ci_high
+    # paired over readers: G1 - Original per reader = 2/5, 0 -> mean 0.2; t-test with 1 df
+    g1 = inf.contrasts[0]
+    assert g1.difference == pytest.approx(0.2)
+    assert g1.p_value == pytest.approx(0.5)  # t = 0.2 / (0.2 / sqrt 2) * ... = 1 with 1 df: p = 0.5
+    assert g1.p_holm >= g1.p_value
+    assert stats.agreement.ci_low <= stats.agreement.kappa <= stats.agreement.ci_high
+
+
+def test_vectorised_kappa_matches_statsmodels():
+    from statsmodels.stats.inter_rater import fleiss_kappa
+
+    from core.study.inference import fleiss_kappa_batch
+
+    rng = np.random.default_rng(0)
+    tables = np.stack([rng.multinomial(4, [0.5, 0.3, 0.2], size=12) for _ in range(5)])
+    expected = [fleiss_kappa(t, method="fleiss") for t in tables]
+    assert fleiss_kappa_batch(tables) == pytest.approx(expected)
 
 
 def test_qc_consistency(stats):
@@ -95,15 +112,16 @@ def test_qc_consistency(stats):
 
 def test_degenerate_cases():
     none = compute_stats("E", "restoration", ["Original", "G"], ["original", "g:1"], ["MD I"], [])
-    assert none.overall.n == 0 and none.chance.p_value is None and none.worth is None and none.agreement is None
+    assert none.overall.n == 0 and none.chance.p_value is None and none.inference is None and none.agreement is None
     assert wilson(0, 0).ratio is None
     same = compute_stats("S", "restoration", ["Original", "G"], ["original", "g:1"], ["A", "B"],
                          [CountedVote("A", "c", 0, 1, 0), CountedVote("B", "c", 1, 1, 1)])
     assert same.agreement.kappa is None  # everyone chose the same: kappa undefined, not a crash
     md = table_markdown(same)
     assert md.splitlines()[0] == "| Reader | n | Original | G |"
+    assert "| *Chance* | | 50.0% | 50.0% |" in md
     assert "| **Overall** | 2 | 0.0% (0; 0.0%–65.8%) | 100.0% (2; 34.2%–100.0%) |" in md
-    assert "Fleiss' kappa: undefined" in summary_text(same)
+    assert "Agreement (Fleiss' kappa): undefined" in summary_text(same)
 
 
 def test_database_counting_rules(study_env):
@@ -145,6 +163,6 @@ def test_mean_confidence_per_reader_and_chosen_candidate():
     assert rows["MD I"].by_candidate == [2.0, 4.5, None] and rows["MD I"].counts == [1, 2, 0]
     assert (rows["MD II"].n, rows["MD II"].mean, rows["MD II"].by_candidate) == (1, 3.0, [None, None, 3.0])
     assert rows["Overall"].by_candidate == [2.0, 4.5, 3.0] and rows["Overall"].mean == pytest.approx(3.5)
-    assert "Mean confidence MD I: 3.67 (n=3; Original 2.0, G1 4.5)" in summary_text(stats)
+    assert "Mean confidence, MD I: 3.67 (n=3; Original 2.0, G1 4.5)" in summary_text(stats)
     assert compute_stats("N", "restoration", ["Original", "G"], ["original", "g:1"], ["A"],
                          [CountedVote("A", "c", 0, 1, 0)]).confidence == []  # nothing rated: no rows

@@ -1,6 +1,6 @@
 """The "New study" dialog: cases (folder or CSV), candidates, readers, assignment design.
 
-It only collects a :class:`~app.study_service.StudySpec`; the engine validates it (every
+It only collects a :class:`~app.study_service.NewStudyRequest`; the engine validates it (every
 bad CSV row, missing file or duplicate case comes back as one line) and creates the study
 in a worker.
 """
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.study_service import StudySpec
+from app.study_service import NewStudyRequest
 
 DESIGNS = [
     ("split", "Split the cases between the readers (as in the paper)"),
@@ -37,7 +37,8 @@ DESIGNS = [
     ("anchor", "Shared anchor cases + split blocks"),
 ]
 KINDS = [("restoration", "Restoration preference (which image is best for diagnosis)"),
-         ("segmentation", "Segmentation preference (which lung outline is most accurate)")]
+         ("segmentation", "Segmentation preference (which lung outline is most accurate)"),
+         ("diagnosis", "Diagnosis accuracy, MRMC ROC (labels hidden; every image rated 1-5 for COVID-19)")]
 
 
 class NewStudyDialog(QDialog):
@@ -55,6 +56,15 @@ class NewStudyDialog(QDialog):
         for key, text in KINDS:
             self.kind.addItem(text, key)
         form.addRow("Type:", self.kind)
+        self.washout = QSpinBox()
+        self.washout.setObjectName("washoutDays")
+        self.washout.setRange(0, 365)
+        self.washout.setValue(28)
+        self.washout.setSuffix(" days")
+        self.washout.setToolTip("Diagnosis studies: each reader reads one candidate per session; the app opens "
+                                "the next session only this long after the last rating of the previous one")
+        form.addRow("Washout between sessions:", self.washout)
+        self.kind.currentIndexChanged.connect(self._kind_changed)
         row = QHBoxLayout()
         self.source = QLineEdit()
         self.source.setPlaceholderText("a folder of X-rays (labels from file names) or a CSV of cases")
@@ -99,6 +109,13 @@ class NewStudyDialog(QDialog):
         self.pane_labels.addItem("Letters (A, B, C…)", "letters")
         self.pane_labels.addItem("Numbers (1, 2, 3…)", "numbers")
         form.addRow("Pane labels:", self.pane_labels)
+        self.presentation = QComboBox()
+        self.presentation.setObjectName("presentation")
+        self.presentation.addItem("Native: the film's resolution (up to 1024 px)", "native")
+        self.presentation.addItem("Paper: every pane at 256 px, as the R2C-GAN study", "paper")
+        self.presentation.setToolTip("Every pane, the original included, takes the same path, so that no pane "
+                                     "stands out by its resolution")
+        form.addRow("Presentation:", self.presentation)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(2024)
@@ -120,7 +137,7 @@ class NewStudyDialog(QDialog):
         self.error.setWordWrap(True)
         form.addRow(self.error)
         form.addRow(buttons)
-        self._design_changed()
+        self._kind_changed()
 
     def _fill_variants(self) -> None:
         """Generators (enabled when their weights are installed) and the classic enhancements."""
@@ -144,6 +161,19 @@ class NewStudyDialog(QDialog):
     def _design_changed(self) -> None:
         self.anchor.setEnabled(self.design.currentData() == "anchor")
 
+    def _kind_changed(self) -> None:
+        """A diagnosis study is fully crossed with labels hidden, no repeats and no separate confidence."""
+        diagnosis = self.kind.currentData() == "diagnosis"
+        self.washout.setEnabled(diagnosis)
+        if diagnosis:
+            self.design.setCurrentIndex(self.design.findData("all"))
+            self.show_label.setChecked(False)
+            self.qc.setValue(0)
+            self.ask_confidence.setChecked(False)
+        for widget in (self.design, self.show_label, self.qc, self.ask_confidence):
+            widget.setEnabled(not diagnosis)
+        self._design_changed()
+
     def _pick_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of cases")
         if folder:
@@ -154,17 +184,21 @@ class NewStudyDialog(QDialog):
         if path:
             self.source.setText(path)
 
-    def spec(self) -> StudySpec:
+    def spec(self) -> NewStudyRequest:
         variants = [(self.variants.item(i).data(Qt.ItemDataRole.UserRole), None)
                     for i in range(self.variants.count())
                     if self.variants.item(i).checkState() == Qt.CheckState.Checked]
         readers = [r.strip() for r in self.readers.toPlainText().splitlines() if r.strip()]
-        return StudySpec(name=self.name.text().strip(), source=Path(self.source.text().strip()), variants=variants,
-                         readers=readers, design=self.design.currentData(), seed=self.seed.value(),
-                         show_label=self.show_label.isChecked(), kind=self.kind.currentData(),
-                         anchor_cases=self.anchor.value() if self.design.currentData() == "anchor" else 0,
-                         qc_repeats=self.qc.value(), pane_labels=self.pane_labels.currentData(),
-                         ask_confidence=self.ask_confidence.isChecked())
+        return NewStudyRequest(name=self.name.text().strip(), source=Path(self.source.text().strip()),
+                               variants=variants,
+                               readers=readers, design=self.design.currentData(), seed=self.seed.value(),
+                               show_label=self.show_label.isChecked(), kind=self.kind.currentData(),
+                               anchor_cases=self.anchor.value() if self.design.currentData() == "anchor" else 0,
+                               qc_repeats=self.qc.value(), pane_labels=self.pane_labels.currentData(),
+                               ask_confidence=self.ask_confidence.isChecked(),
+                               presentation=self.presentation.currentData(),
+                               washout_days=(float(self.washout.value()) if self.kind.currentData() == "diagnosis"
+                                             else None))
 
     def problem(self) -> str | None:
         """What is obviously missing (the engine checks the rest)."""

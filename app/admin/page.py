@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from app import workers
 from app.admin.stats_view import StatisticsView
 from app.qt_util import show_error
-from app.study_service import StudyService, StudySpec, StudySummary
+from app.study_service import NewStudyRequest, StudyService, StudySummary
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -263,7 +263,7 @@ class AdminPage(QWidget):
         if dialog.exec():
             self.create_study(dialog.spec(), precompute=dialog.precompute.isChecked())
 
-    def create_study(self, spec: StudySpec, precompute: bool = True) -> workers.Task:
+    def create_study(self, spec: NewStudyRequest, precompute: bool = True) -> workers.Task:
         self.status.emit(f"Creating study {spec.name}…")
         return workers.submit(lambda ctx: self.service.create_study(spec, ctx.progress), owner=self,
                               name="Creating the study",

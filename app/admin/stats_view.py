@@ -81,7 +81,7 @@ class StatisticsView(QWidget):
             return
         self.summary.setText(stats.summary)
         self.table.setColumnCount(len(stats.columns) + 1)
-        self.table.setHorizontalHeaderLabels(["Reader (votes)", *stats.columns])
+        self.table.setHorizontalHeaderLabels(["Reader (votes)", *(stats.headers or stats.columns)])
         self.table.setRowCount(len(stats.rows))
         for r, row in enumerate(stats.rows):
             head = QTableWidgetItem(f"{row.name} ({row.votes})")
@@ -96,5 +96,5 @@ class StatisticsView(QWidget):
                 self.table.setItem(r, c + 1, item)
         series = [Series(row.name, [c.ratio for c in row.cells], [c.low for c in row.cells],
                          [c.high for c in row.cells]) for row in stats.rows]
-        self.chart.set_data(stats.columns, series, "Selection ratio (95% Wilson interval)")
+        self.chart.set_data(stats.columns, series, "Selection ratio (95% interval; chance in the column names)")
         self.tests.setPlainText("\n".join(f"{name}: {text}" for name, text in stats.tests))

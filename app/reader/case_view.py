@@ -9,11 +9,13 @@ When the study asks for it, a 1-5 confidence scale sits below the panes: one con
 case (never per pane), starting empty every time so it suggests nothing, and confirming waits
 until it is set. Keyboard: Ctrl+1 … Ctrl+5 set it (plain digits already choose panes), Up and
 Down step it.
+
+A diagnosis (MRMC ROC) study shows one image and the same 1-5 scale as a disease rating
+("How likely is COVID-19?"); there is nothing to choose, so plain digits 1-5 set the rating
+as well, and Enter confirms it.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
@@ -28,32 +30,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.reader.case_display import QUESTION, CaseDisplay
 from app.viewer.grid import PaneGrid
 from app.viewer.link import LinkGroup
 from app.viewer.pane import ImagePane
 from app.viewer.state import PaneImage
 
-QUESTION = "Which image would you prefer for diagnosis?"
 CONFIDENCE_LEVELS = (1, 2, 3, 4, 5)
-
-
-@dataclass(frozen=True)
-class CaseDisplay:
-    """What the reader sees of one query (nothing that names a candidate)."""
-
-    images: list[np.ndarray]  # in pane order; same size; display levels in [0, 1] or 8-bit
-    position: int  # 1-based, in this reader's order
-    total: int
-    disease_label: str | None = None  # shown when the study says so
-    previous_choice: int | None = None  # pane index the reader chose before (revisiting)
-    can_next: bool = False  # moving forward is allowed (the case was answered already)
-    question: str = QUESTION
-    labels: list[str] | None = None  # neutral pane labels ("A", "B"... or "1", "2"...); default numbers
-    ask_confidence: bool = False  # the study wants a 1-5 confidence rating with the vote
-    previous_confidence: int | None = None  # the rating given with ``previous_choice``
-
-    def pane_labels(self) -> list[str]:
-        return list(self.labels) if self.labels else [str(i + 1) for i in range(len(self.images))]
+CONFIDENCE_PROMPT = "How confident are you in this choice?  (Ctrl+1 – Ctrl+5)"
+RATING_PROMPT = "How likely is COVID-19 in this image?  (keys 1 – 5)"
 
 
 def _as_display(image: np.ndarray) -> np.ndarray:
@@ -135,8 +120,11 @@ class CaseView(QWidget):
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
         row.addStretch(1)
-        row.addWidget(QLabel("How confident are you in this choice?  (Ctrl+1 – Ctrl+5)"))
-        row.addWidget(QLabel("1 = not at all"))
+        self.confidence_prompt = QLabel(CONFIDENCE_PROMPT)
+        self.confidence_low = QLabel("1 = not at all")
+        self.confidence_high = QLabel("5 = completely")
+        row.addWidget(self.confidence_prompt)
+        row.addWidget(self.confidence_low)
         self.confidence_group = QButtonGroup(self)
         self.confidence_group.setExclusive(True)
         self.confidence_buttons: list[QPushButton] = []
@@ -151,7 +139,7 @@ class CaseView(QWidget):
             self.confidence_buttons.append(b)
             row.addWidget(b)
         self.confidence_group.idClicked.connect(self.set_confidence)
-        row.addWidget(QLabel("5 = completely"))
+        row.addWidget(self.confidence_high)
         row.addStretch(1)
         box.setVisible(False)
         return box
@@ -177,7 +165,10 @@ class CaseView(QWidget):
         return self._confidence
 
     def asks_confidence(self) -> bool:
-        return bool(self._case and self._case.ask_confidence)
+        return bool(self._case and (self._case.ask_confidence or self._case.rates_disease))
+
+    def rates_disease(self) -> bool:
+        return bool(self._case and self._case.rates_disease)
 
     def show_case(self, case: CaseDisplay, blank_ms: int = 0) -> None:
         """Show a case, after a blank screen of ``blank_ms`` if asked."""
@@ -203,11 +194,16 @@ class CaseView(QWidget):
         self.progress.setText(f"{case.position} / {case.total}")
         self.prev_button.setEnabled(case.position > 1)
         self.next_button.setEnabled(case.can_next and case.position < case.total)
-        self.confidence_box.setVisible(case.ask_confidence)
+        rating = case.rates_disease
+        self.confidence_prompt.setText(RATING_PROMPT if rating else CONFIDENCE_PROMPT)
+        self.confidence_low.setText("1 = definitely not" if rating else "1 = not at all")
+        self.confidence_high.setText("5 = definitely" if rating else "5 = completely")
+        self.confirm_button.setText("Confirm rating (Enter)" if rating else "Confirm choice (Enter)")
+        self.confidence_box.setVisible(case.ask_confidence or rating)
         self.stack.setCurrentWidget(self.grid)
         self._confidence = None
-        self._set_choice(case.previous_choice)
-        self.set_confidence(case.previous_confidence if case.ask_confidence else None)
+        self._set_choice(0 if rating else case.previous_choice)
+        self.set_confidence(case.previous_confidence if case.ask_confidence or rating else None)
         self.setFocus()
         self._clock.start()
 
@@ -215,6 +211,8 @@ class CaseView(QWidget):
         """A neutral screen (blank between cases, waiting, end of the study)."""
         self.blank.setText(text)
         self.stack.setCurrentWidget(self.blank)
+        self.disease.setText("")  # the last case's label must not outlive its case
+        self.disease.setVisible(False)
         self._choice = None  # nothing is chosen while nothing is shown
         for pane in self.grid.panes():
             pane.set_selected(False)
@@ -257,7 +255,9 @@ class CaseView(QWidget):
         self.confirm_button.setEnabled(self._choice is not None and not missing_rating)
         labels = self._case.pane_labels() if self._case else []
         keys = f"{labels[0]}–{labels[-1]}" if labels else ""
-        if self._choice is None:
+        if self.rates_disease():
+            text = "Rate the image (1 – 5)" if missing_rating else f"Your rating: {self._confidence}"
+        elif self._choice is None:
             text = f"Click an image or press {keys}"
         elif missing_rating:
             text = f"Your choice: image {labels[self._choice]} — now rate your confidence"
@@ -266,7 +266,7 @@ class CaseView(QWidget):
         self.choice_label.setText(text)
 
     def select(self, index: int) -> None:
-        if self.showing_case():
+        if self.showing_case() and not self.rates_disease():
             self._set_choice(index)
 
     def _pane_clicked(self, pane: ImagePane) -> None:
@@ -289,7 +289,7 @@ class CaseView(QWidget):
         key = event.key()
         labels = [label.upper() for label in self._case.pane_labels()] if self._case else []
         ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
-        if ctrl and Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+        if (ctrl or self.rates_disease()) and Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
             self.set_confidence(key - Qt.Key.Key_0)
         elif key in (Qt.Key.Key_Up, Qt.Key.Key_Down) and self.asks_confidence():
             self._step_confidence(1 if key == Qt.Key.Key_Up else -1)

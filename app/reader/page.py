@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
 
 from app import settings, workers
 from app.qt_util import confirm, show_error
-from app.reader.case_view import CaseDisplay, CaseView
+from app.reader.case_display import CaseDisplay
+from app.reader.case_view import CaseView
 from app.study_service import ReadingHandle, StudyService, StudySummary
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class ReaderPage(QWidget):
         self._handle: ReadingHandle | None = None
         self._position = 0
         self._cases: dict[int, CaseDisplay] = {}
+        self._retry_after_votes: int | None = None  # a diagnosis session refused while answers were saving
         self._choices: dict[int, tuple[int, int | None]] = {}  # this session's latest (pane, confidence) per case
         self._loading: dict[int, workers.Task] = {}
         self._want: int | None = None  # position waiting for its images
@@ -337,8 +339,14 @@ class ReaderPage(QWidget):
         # The engine's message may name a rendition file; keep it out of the reader's sight.
         log.warning("case %d could not be prepared: %s", position + 1, message)
         self._loading.pop(position, None)
+        session_rule = "washout" in message or "finish session" in message  # diagnosis modality sessions
+        if session_rule and self._pending_votes and position == self._position:
+            self._retry_after_votes = position  # the session may open once the answers being saved land
+            return
         if position == self._position:
             text = "This case cannot be shown right now. Please tell the study administrator."
+            if session_rule:  # say why and when to come back (the message names no candidate)
+                text = message.split(": ", 1)[-1]
             self.view.show_message(text)
             show_error(self, text)
 
@@ -358,6 +366,11 @@ class ReaderPage(QWidget):
 
     def _voted(self) -> None:
         self._pending_votes -= 1
+        if self._retry_after_votes is not None and not self._pending_votes:
+            retry, self._retry_after_votes = self._retry_after_votes, None
+            if retry == self._position:
+                self._want = retry
+                self._load(retry)
 
     def _vote_failed(self, position: int, message: str) -> None:
         log.warning("vote on case %d was not saved: %s", position + 1, message)

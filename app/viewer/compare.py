@@ -36,15 +36,16 @@ from PySide6.QtWidgets import (
 )
 
 from app import engine, workers
-from app.viewer.export import RestoredImage, write_dicom_sc, write_png
 from app.viewer.state import PaneImage
 
 if TYPE_CHECKING:
+    from core.exports import RestoredImage
     from core.imaging import XRay
     from core.restore import Restoration
     from core.segment import Segmentation
 
 MAX_ITERATIONS = 10  # as core.restore.MAX_ITERATIONS (not imported: it pulls in torch)
+RESOLUTIONS = (("native", "Native (the film's own pixels)"), ("model", "Model resolution (256 px)"))
 
 
 @dataclass
@@ -54,7 +55,12 @@ class CompareResult:
     variant_id: str
     name: str
     restoration: Restoration
-    display: np.ndarray  # the final pass, resized to the original's size (for side-by-side viewing)
+    display: np.ndarray  # the final pass at the film's own resolution (guided upsampling, core.guided)
+    model_display: np.ndarray  # the final pass at 256 px, resized to the film's size for linked viewing
+
+    def pixels(self, resolution: str) -> np.ndarray:
+        """What a pane shows: the native restoration, or the model-resolution one ("model")."""
+        return self.model_display if resolution == "model" else self.display
 
     @property
     def iterations(self) -> int:
@@ -71,7 +77,8 @@ class CompareResult:
 
 def _restore_all(xray: XRay, variants: list[tuple[str, str]], iterations: int | None,
                  ctx: workers.TaskContext) -> list[CompareResult]:
-    """Worker: run each chosen variant on the original's display image."""
+    """Worker: run each chosen variant on the original's display image, then carry it to the film's pixels."""
+    from core.guided import native_restoration
     from core.restore import resize_to
 
     restorer = engine.restorer()
@@ -80,7 +87,8 @@ def _restore_all(xray: XRay, variants: list[tuple[str, str]], iterations: int | 
         ctx.check()
         ctx.progress(i, len(variants), f"Restoring with {name}…")
         restoration = restorer.restore_many([xray.display], vid, iterations, cancelled=ctx.cancelled)[0]
-        results.append(CompareResult(vid, name, restoration, resize_to(restoration.final, xray.size)))
+        results.append(CompareResult(vid, name, restoration, native_restoration(xray.display, restoration.final),
+                                     resize_to(restoration.final, xray.size)))
     ctx.progress(len(variants), len(variants), "")
     return results
 
@@ -105,6 +113,7 @@ class ComparePanel(QWidget):
         self._cache: dict[tuple[str, str, int | None], CompareResult] = {}
         self._masks: dict[int, list[np.ndarray]] = {}  # id(xray) -> masks (original first, then results)
         self._segmentations: list[Segmentation] | None = None
+        self._seg_file: tuple[str, np.ndarray] | None = None  # (source path, mask) from an opened DICOM SEG
         self._task: workers.Task | None = None
         self._seg_task: workers.Task | None = None
         self._build()
@@ -133,6 +142,17 @@ class ComparePanel(QWidget):
         self.iterations.setToolTip("How many times the generator is applied (x → G(x) → G(G(x)) …)")
         self.iterations.valueChanged.connect(lambda _v: self._variants_changed())
         row.addWidget(self.iterations, 1)
+        form.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Show:"))
+        self.resolution_choice = QComboBox()
+        for key, text in RESOLUTIONS:
+            self.resolution_choice.addItem(text, key)
+        self.resolution_choice.setToolTip("Native: the generator's change carried to every pixel of the film "
+                                          "(guided upsampling). Model resolution: the generator's 256-px output, "
+                                          "enlarged. Exports follow this choice.")
+        self.resolution_choice.currentIndexChanged.connect(lambda _i: self._resolution_changed())
+        row.addWidget(self.resolution_choice, 1)
         form.addLayout(row)
         row = QHBoxLayout()
         self.restore_button = QPushButton("Restore")
@@ -169,6 +189,17 @@ class ComparePanel(QWidget):
         self.seg_label = QLabel()
         self.seg_label.setWordWrap(True)
         form2.addRow(self.seg_label)
+        seg_buttons = QHBoxLayout()
+        self.seg_open_button = QPushButton("Open DICOM SEG…")
+        self.seg_open_button.setToolTip("Show a lung mask stored as DICOM Segmentation over the film it references")
+        self.seg_open_button.clicked.connect(self._open_seg_dialog)
+        self.seg_export_button = QPushButton("Save mask as DICOM SEG…")
+        self.seg_export_button.setToolTip("The original's lung mask as a DICOM Segmentation referencing the film "
+                                          "(for a PACS or OHIF); needs a DICOM original")
+        self.seg_export_button.clicked.connect(self._export_seg_dialog)
+        seg_buttons.addWidget(self.seg_open_button)
+        seg_buttons.addWidget(self.seg_export_button)
+        form2.addRow(seg_buttons)
         layout.addWidget(box)
 
         box = QGroupBox("Export restored image")
@@ -184,6 +215,9 @@ class ComparePanel(QWidget):
         buttons.addWidget(self.png_button)
         buttons.addWidget(self.dicom_button)
         row3.addLayout(buttons)
+        self.bits16 = QCheckBox("16 bits per pixel (else 8)")
+        self.bits16.setToolTip("Bit depth of the exported PNG or DICOM; the film's size and aspect ratio are kept")
+        row3.addWidget(self.bits16)
         layout.addWidget(box)
         layout.addStretch(1)
         self._update_export()
@@ -270,6 +304,19 @@ class ComparePanel(QWidget):
     def _iterations(self) -> int | None:
         return self.iterations.value() or None
 
+    def resolution(self) -> str:
+        """"native" (default) or "model": how restorations are shown and exported."""
+        return self.resolution_choice.currentData() or "native"
+
+    def set_resolution(self, resolution: str) -> None:
+        self.resolution_choice.setCurrentIndex(max(0, self.resolution_choice.findData(resolution)))
+
+    def _resolution_changed(self) -> None:
+        self._segmentations = None
+        self._show_results()
+        if self._xray is not None and self.overlay_check.isChecked():
+            self._segment()
+
     def pane_items(self) -> list[tuple[str, PaneImage]]:
         """(caption, image) for the original then each restoration, masks attached if shown."""
         if self._xray is None:
@@ -277,9 +324,12 @@ class ComparePanel(QWidget):
         items = [("Original", PaneImage.from_xray(self._xray))]
         for r in self._results:
             items.append((f"{r.caption} · COVID-19 {r.covid_probability:.0%}",
-                          PaneImage.from_display(r.display, self._xray.pixel_spacing)))
+                          PaneImage.from_display(r.pixels(self.resolution()), self._xray.pixel_spacing)))
         if self.overlay_check.isChecked() and self._segmentations and len(self._segmentations) == len(items):
             items = [(c, img.with_overlay(s.mask)) for (c, img), s in zip(items, self._segmentations, strict=True)]
+        elif self._seg_file is not None and self._seg_file[0] == str(self._xray.source):
+            caption, image = items[0]
+            items[0] = (f"{caption} · DICOM SEG", image.with_overlay(self._seg_file[1]))
         return items
 
     def overlay_opacity(self) -> float:
@@ -396,7 +446,7 @@ class ComparePanel(QWidget):
         if self._seg_task is not None:
             self._seg_task.cancel()
         xray = self._xray
-        images = [xray.display] + [r.display for r in self._results]
+        images = [xray.display] + [r.pixels(self.resolution()) for r in self._results]
         self.seg_label.setText("Segmenting lungs…")
         self._seg_task = workers.submit(
             lambda ctx: _segment_all(images, xray.pixel_spacing, ctx), owner=self, name="Lung segmentation",
@@ -420,6 +470,64 @@ class ComparePanel(QWidget):
         self.seg_label.setText(f"Lung segmentation unavailable: {message}")
         self.status.emit(message)
 
+    def _open_seg_dialog(self) -> None:
+        if self._xray is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open DICOM Segmentation", str(self._xray.source.parent),
+                                              "DICOM (*.dcm);;All files (*)")
+        if path:
+            self.open_segmentation(path)
+
+    def open_segmentation(self, path: str | Path) -> workers.Task | None:
+        """Overlay the lung mask of a DICOM SEG on the original, if the SEG references this very film."""
+        xray = self._xray
+        if xray is None:
+            return None
+
+        def load(_ctx: workers.TaskContext) -> tuple[np.ndarray, str]:
+            from core.exports import read_dicom_seg
+
+            return read_dicom_seg(path)
+
+        def loaded(result: tuple[np.ndarray, str]) -> None:
+            mask, uid = result
+            if xray is not self._xray:
+                return
+            name = Path(path).name
+            if uid != xray.identifiers.sop_uid:
+                self._failed(f"{path}: segments another image (SOP Instance UID {uid}), not {xray.source.name}")
+            elif mask.shape != xray.display.shape:
+                self._failed(f"{path}: mask is {mask.shape[1]} x {mask.shape[0]}, the film {xray.size[0]} x "
+                             f"{xray.size[1]}")
+            else:
+                self._seg_file = (str(xray.source), mask)
+                self.seg_label.setText(f"Lung mask from {name} shown on the original.")
+                self.panesChanged.emit()
+
+        return workers.submit(load, owner=self, name="Open DICOM SEG", done=loaded, failed=self._failed)
+
+    def _export_seg_dialog(self) -> None:
+        if self._xray is None or not self._segmentations:
+            return
+        stem = self._xray.source.stem
+        path, _ = QFileDialog.getSaveFileName(self, "Save lung mask as DICOM SEG",
+                                              str(Path.home() / f"{stem}_lungs.seg.dcm"), "DICOM (*.dcm)")
+        if path:
+            self.export_segmentation(path)
+
+    def export_segmentation(self, path: str | Path) -> workers.Task | None:
+        """Write the original's lung mask (computed here) as a DICOM SEG referencing the film, in a worker."""
+        if self._xray is None or not self._segmentations:
+            return None
+        from core.exports import write_dicom_seg
+
+        xray, mask = self._xray, self._segmentations[0].mask
+        manifest = getattr(engine.segmenter(), "manifest", None)
+        version = f"sha256:{(getattr(manifest, 'sha256', None) or 'unknown')[:16]}"
+        return workers.submit(lambda ctx: write_dicom_seg(path, mask, xray.source, version), owner=self,
+                              name="Export DICOM SEG", done=lambda p: self.status.emit(f"Saved {p}"),
+                              failed=self._failed)
+
     # -- export ----------------------------------------------------------------------------
 
     def _update_export(self) -> None:
@@ -429,14 +537,18 @@ class ComparePanel(QWidget):
         has = bool(self._results)
         for w in (self.export_choice, self.png_button, self.dicom_button):
             w.setEnabled(has)
+        dicom = self._xray is not None and bool(self._xray.identifiers.sop_uid)
+        self.seg_open_button.setEnabled(dicom)
+        self.seg_export_button.setEnabled(dicom and bool(self._segmentations))
 
     def restored_image(self, index: int) -> RestoredImage:
+        """Restoration ``index`` as exported: at the film's size (native) or the model's 256 px (film's aspect)."""
+        from core.exports import RestoredImage
+
         r, x = self._results[index], self._xray
-        return RestoredImage(
-            pixels=r.restoration.final, variant_id=r.variant_id, model_name=r.name, iterations=r.iterations,
-            model_sha256=r.restoration.model_sha256, source=x.source, source_size=x.size,
-            source_spacing=x.pixel_spacing, source_modality=x.modality, identifiers=x.identifiers,
-        )
+        native = self.resolution() == "native"
+        return RestoredImage.from_xray(x, r.display if native else r.restoration.final, r.variant_id, r.name,
+                                       r.iterations, r.restoration.model_sha256, self.resolution())
 
     def _export_dialog(self, kind: str) -> None:
         index = self.export_choice.currentIndex()
@@ -449,9 +561,12 @@ class ComparePanel(QWidget):
         if path:
             self.export_to(path, index, kind)
 
-    def export_to(self, path: str | Path, index: int, kind: str) -> workers.Task:
-        """Write restoration ``index`` to ``path`` as "png" or "dcm" in a worker."""
+    def export_to(self, path: str | Path, index: int, kind: str, bits: int | None = None) -> workers.Task:
+        """Write restoration ``index`` to ``path`` as "png" or "dcm" in a worker (``bits``: the check box's)."""
+        from core.exports import write_dicom_sc, write_png
+
         image = self.restored_image(index)
+        bits = bits or (16 if self.bits16.isChecked() else 8)
         writer: Any = write_png if kind == "png" else write_dicom_sc
-        return workers.submit(lambda ctx: writer(path, image), owner=self, name="Export",
+        return workers.submit(lambda ctx: writer(path, image, bits), owner=self, name="Export",
                               done=lambda p: self.status.emit(f"Saved {p}"), failed=self._failed)

@@ -1,4 +1,8 @@
-"""The image facts and patient identifiers of the current X-ray (viewer only, never reader mode)."""
+"""The image facts and patient identifiers of the current X-ray (viewer only, never reader mode).
+
+Direct identifiers (name, ID, birth date, accession number) can be hidden, for teaching and
+study screens that others watch; the row then says they are hidden rather than absent.
+"""
 
 from __future__ import annotations
 
@@ -40,9 +44,19 @@ class InfoPanel(QScrollArea):
         self._layout.addLayout(self._form)
         self._layout.addStretch(1)
         self.setWidget(self._body)
+        self._xray: XRay | None = None
+        self._show_identifiers = True
         self.set_xray(None)
 
+    def set_show_identifiers(self, show: bool) -> None:
+        self._show_identifiers = show
+        self.set_xray(self._xray)
+
+    def shows_identifiers(self) -> bool:
+        return self._show_identifiers
+
     def set_xray(self, xray: XRay | None) -> None:
+        self._xray = xray
         while self._form.rowCount():
             self._form.removeRow(0)
         if xray is None:
@@ -53,9 +67,15 @@ class InfoPanel(QScrollArea):
                 ("Type", f"{xray.modality or 'raster'} · {xray.photometric} · {xray.bits_stored} bit")]
         if xray.pixel_spacing:
             rows.append(("Pixel spacing", f"{xray.pixel_spacing[0]:.3g} × {xray.pixel_spacing[1]:.3g} mm"))
-        ids = dataclasses.asdict(xray.identifiers)
+        info = xray.identifiers
+        hidden = not self._show_identifiers and info != info.without_direct_identifiers()
+        if not self._show_identifiers:
+            info = info.without_direct_identifiers()
+        ids = dataclasses.asdict(info)
         shown = [(label, ids[key]) for key, label in _LABELS.items() if ids.get(key)]
         shown = [(label, _person(v) if label.endswith(("name", "physician")) else v) for label, v in shown]
+        if hidden:
+            shown.insert(0, ("Patient", "identifiers hidden"))
         rows += shown or [("Patient", "no identifiers in this file")]
         for label, value in rows:
             field = QLabel(str(value))

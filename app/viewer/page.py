@@ -2,7 +2,10 @@
 
 Files load in workers through the shared cache; the page shows a pane per image, links
 them (zoom/pan and window, each unlinkable), and offers fit / 1:1 / reset / invert,
-window presets of the current pane, and flicker between the first two panes.
+window presets of the current pane (number keys 1-9), flicker between the first two panes,
+and a toggle for the patient's direct identifiers in the info panel. That toggle is
+remembered per context: shown by default for clinical viewing, hidden by default on study
+and teaching screens, which others watch.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import workers
+from app import settings, workers
 from app.images import CACHE
 from app.qt_util import show_error
 from app.viewer.compare import ComparePanel
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
     from core.imaging import XRay
 
 MAX_PANES = 6
+PRESET_KEYS = 9  # keys 1-9
+CLINICAL, STUDY, TEACHING = "clinical", "study", "teaching"
+IDENTIFIERS_KEY = "viewer/show_identifiers/{}"
 HINT = ("Open X-ray files or a folder (File ▸ Open), or drop them here.\n"
         "Select several files in the list to see them side by side.")
 
@@ -69,7 +75,9 @@ class ViewerPage(QWidget):
         self._shown_key: tuple = ()
         self._current: ImagePane | None = None
         self.link = LinkGroup(self)
+        self._context = CLINICAL
         self._build()
+        self.set_context(CLINICAL)
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -135,6 +143,15 @@ class ViewerPage(QWidget):
         self.presets_menu.aboutToShow.connect(self._fill_presets)
         self.presets_button.setMenu(self.presets_menu)
         self.toolbar.addWidget(self.presets_button)
+        # Number keys pick presets in menu order: 1 the film's default, 2-4 lung, mediastinum, bone.
+        self.preset_actions: list[QAction] = []
+        for i in range(PRESET_KEYS):
+            action = QAction(f"Window preset {i + 1}", self)
+            action.setShortcut(QKeySequence(str(i + 1)))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(lambda _c=False, i=i: self.apply_preset(i))
+            self.addAction(action)
+            self.preset_actions.append(action)
         self.toolbar.addSeparator()
         self.link_geometry_action = self._action("Link zoom", "Zoom and pan all panes together", self._set_links,
                                                  checkable=True)
@@ -144,6 +161,9 @@ class ViewerPage(QWidget):
         self.link_window_action.setChecked(True)
         self.flicker_action = self._action("Flicker", "Alternate the first two panes in one place",
                                            self._set_flicker, "X", checkable=True)
+        self.identifiers_action = self._action(
+            "IDs", "Show the patient's name, ID, birth date and accession number", self._set_identifiers,
+            checkable=True)
         self.toolbar.addSeparator()
         self.compare_action = self._action("Compare", "Show the original beside its restorations",
                                            self.set_compare, "C", checkable=True)
@@ -166,12 +186,41 @@ class ViewerPage(QWidget):
         if image is None:
             self.presets_menu.addAction("No image").setEnabled(False)
             return
+        from core.imaging.presets import window_label
+
         for i, w in enumerate(image.windows):
-            label = f"{w.name or f'Window {i + 1}'}  (W {w.width:.4g} / L {w.center:.4g})"
+            label = f"{w.name or f'Window {i + 1}'}  ({window_label(w)})"
+            if i < PRESET_KEYS:
+                label += f"\t{i + 1}"  # the key, shown in the shortcut column
             act = self.presets_menu.addAction(label)
             act.setCheckable(True)
             act.setChecked(pane.state().preset == i and not pane.state().touched)
             act.triggered.connect(lambda _c=False, i=i, p=pane: p.apply_preset(i))
+
+    def context(self) -> str:
+        return self._context
+
+    def set_context(self, context: str) -> None:
+        """Clinical, study or teaching: picks the remembered identifier setting (hidden unless clinical)."""
+        self._context = context
+        default = "1" if context == CLINICAL else "0"
+        show = settings.value(IDENTIFIERS_KEY.format(context), default) == "1"
+        self.identifiers_action.blockSignals(True)  # a context change is not the user's choice to store
+        self.identifiers_action.setChecked(show)
+        self.identifiers_action.blockSignals(False)
+        self.info.set_show_identifiers(show)
+
+    def _set_identifiers(self, show: bool) -> None:
+        settings.set_value(IDENTIFIERS_KEY.format(self._context), "1" if show else "0")
+        self.info.set_show_identifiers(show)
+
+    def apply_preset(self, index: int) -> None:
+        """Preset ``index`` on the current pane (linked panes take their own preset of that index)."""
+        panes = self.grid.panes()
+        if not panes:
+            return
+        for pane in [self.current_pane()] if self.link.link_window else panes:
+            pane.apply_preset(index)
 
     def _set_links(self, _on: bool = False) -> None:
         self.link.set_linked(self.link_geometry_action.isChecked(), self.link_window_action.isChecked())

@@ -1,6 +1,7 @@
 """One image pane with the mouse conventions radiologists expect.
 
-Left-drag: window/level (right = wider, down = higher level, i.e. darker); middle-drag: pan;
+Left-drag: window/level (right = wider, down = darker on screen, MONOCHROME1 or 2 alike: see
+:mod:`app.viewer.state`); middle-drag: pan;
 right-drag (up = in) or wheel: zoom; ``i`` inverts, space resets. A left click without a
 drag emits :attr:`ImagePane.clicked` (reader mode uses it to pick a pane).
 
@@ -253,8 +254,10 @@ class ImagePane(QWidget):
             self._shadow_text(p, QPointF(margin, margin + p.fontMetrics().ascent()), self._caption)
             p.setFont(font)
         if self._show_info and self._image is not None:
+            from core.imaging.presets import format_number
+
             w = self.current_window()
-            text = f"W {_number(w.width)}  L {_number(w.center)}   {self.scale() * 100:.0f}%"
+            text = f"W {format_number(w.width)}  L {format_number(w.center)}   {self.scale() * 100:.0f}%"
             if self._state.inverted:
                 text += "  inv"
             self._shadow_text(p, QPointF(margin, self.height() - margin), text)
@@ -332,8 +335,3 @@ class ImagePane(QWidget):
             self.reset()
         else:
             super().keyPressEvent(event)  # digits, Enter... go to the page (reader votes)
-
-
-def _number(value: float) -> str:
-    """Window figures as radiologists read them: whole numbers, decimals only for small ranges."""
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.errors import ImageLoadError
-from core.imaging import Window, iter_images, load_xray, to_uint8
+from core.imaging import Window, iter_images, load_xray_isolated, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def convert(args: argparse.Namespace) -> int:
     pairs = zip(files, output_names(files, out_dir), strict=True)
     for src, dst in tqdm(pairs, total=len(files), unit="image", file=sys.stderr, disable=not show_bar):
         try:
-            xray = load_xray(src)
+            xray = load_xray_isolated(src)  # a decoder crash fails this file, the rest go on
             invert = xray.invert != bool(args.invert)
             if args.window is None and not args.invert:
                 pixels = xray.to_uint8()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -12,7 +13,7 @@ from core import __version__
 from core.errors import R2CError
 
 # Modules under core.cli that register subcommands, in the order shown by --help.
-COMMAND_MODULES = ("imaging_cmds", "model_cmds", "study_cmds", "train_cmds")
+COMMAND_MODULES = ("imaging_cmds", "model_cmds", "study_cmds", "mrmc_cmds", "train_cmds")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -24,6 +25,7 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    add_unsigned_models_flag(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -38,8 +40,15 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     return parser
 
 
+def add_unsigned_models_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-unsigned-models", action="store_true",
+                        help="use model files whose manifest gives no sha256 (they cannot be verified)")
+
+
 def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
     args = parser.parse_args(argv)
+    if getattr(args, "allow_unsigned_models", False):
+        os.environ["R2C_ALLOW_UNSIGNED_MODELS"] = "1"  # read by core.weights.model_file
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:

@@ -25,7 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--iterations", type=int, default=None, help="restoration passes (default: the model's)")
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--all-iterations", action="store_true", help="also write the image after every pass")
-    r.add_argument("--original-size", action="store_true", help="resize the result back to the input's size")
+    r.add_argument("--resolution", choices=["native", "model"], default="native",
+                   help="native (default): the film's own size, by guided upsampling of the generator's change; "
+                        "model: the generator's 256-px result at the film's aspect ratio")
+    r.add_argument("--original-size", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
+    r.add_argument("--format", dest="fmt", choices=["png", "dicom"], default="png",
+                   help="png, or dicom: a DICOM Secondary Capture with the source's identity, size and spacing")
+    r.add_argument("--bits", type=int, choices=[8, 16], default=8, help="bit depth of the written images")
     r.add_argument("--batch-size", type=int, default=None, help="images per forward pass (default: 8 on GPU, 1 on CPU)")
     r.add_argument("--device", default=None)
     r.set_defaults(handler=_restore)
@@ -34,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("inputs", nargs="+", type=Path)
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--weights", type=Path, default=None)
+    s.add_argument("--format", dest="fmt", choices=["png", "dicom-seg"], default="png",
+                   help="png: mask and overlay PNGs; dicom-seg: a DICOM Segmentation over each DICOM film")
     s.add_argument("--device", default=None)
     s.set_defaults(handler=_segment)
 
@@ -115,12 +123,12 @@ def _progress(total: int, desc: str):
 
 def _load_all(paths: list[Path]) -> tuple[list, int]:
     """Load each input; report bad ones in one line and keep going."""
-    from core.imaging import load_xray
+    from core.imaging import load_xray_isolated
 
     loaded, failed = [], 0
     for p in paths:
         try:
-            loaded.append(load_xray(p))
+            loaded.append(load_xray_isolated(p))  # a decoder crash fails one file, not the batch
         except R2CError as exc:
             print(f"r2c-review: error: {exc.one_line()}", file=sys.stderr)
             failed += 1
@@ -128,7 +136,10 @@ def _load_all(paths: list[Path]) -> tuple[list, int]:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from core.restore import Restorer, resize_to
+    from core.exports import RestoredImage, write_dicom_sc, write_png
+    from core.guided import native_restoration
+    from core.restore import Restorer
+    from core.variants import VARIANTS
 
     if args.variant is None and args.weights is None:
         raise R2CError(None, "give --variant (see 'r2c-review models') or --weights FILE")
@@ -148,10 +159,14 @@ def _restore(args: argparse.Namespace) -> int:
                 stem = _unique_stem(xr.source.stem, used)
                 passes = range(1, res.iterations + 1) if args.all_iterations else [res.iterations]
                 for i in passes:
-                    img = res.images[i - 1]
-                    if args.original_size:
-                        img = resize_to(img, xr.size)
-                    _write_png(args.out / f"{stem}_{vid}_x{i}.png", img)
+                    native = args.resolution == "native"
+                    pixels = native_restoration(xr.display, res.images[i - 1]) if native else res.images[i - 1]
+                    name = VARIANTS[vid].display_name if vid in VARIANTS else vid
+                    image = RestoredImage.from_xray(xr, pixels, vid, name, i, res.model_sha256, args.resolution)
+                    if args.fmt == "dicom":
+                        write_dicom_sc(args.out / f"{stem}_{vid}_x{i}.dcm", image, args.bits)
+                    else:
+                        write_png(args.out / f"{stem}_{vid}_x{i}.png", image, args.bits)
                 rows.append({"file": str(xr.source), "output_stem": stem, "variant": vid,
                              "iterations": res.iterations, "p_covid_pass1": round(res.covid_probability, 5),
                              "p_covid_last_pass": round(float(res.probs[-1][1]), 5)})
@@ -172,9 +187,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def _segment(args: argparse.Namespace) -> int:
+    from core.exports import write_dicom_seg
     from core.segment import LungSegmenter, overlay
 
     segmenter = LungSegmenter(args.weights, args.device)
+    seg_version = f"sha256:{(getattr(segmenter.manifest, 'sha256', None) or 'unknown')[:16]}"
     xrays, failed = _load_all(list(_expand(args.inputs)))
     args.out.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
@@ -183,8 +200,17 @@ def _segment(args: argparse.Namespace) -> int:
         for xr in xrays:
             seg = segmenter.segment(xr.display, xr.pixel_spacing)
             stem = _unique_stem(xr.source.stem, used)
-            _write_png(args.out / f"{stem}_mask.png", seg.mask.astype(np.uint8) * 255)
-            _write_png(args.out / f"{stem}_overlay.png", overlay(xr.display, seg.mask))
+            if args.fmt == "dicom-seg":
+                try:
+                    write_dicom_seg(args.out / f"{stem}_lungs.seg.dcm", seg.mask, xr.source, seg_version)
+                except R2CError as exc:
+                    print(f"r2c-review: error: {exc.one_line()}", file=sys.stderr)
+                    failed += 1
+                    bar.update(1)
+                    continue
+            else:
+                _write_png(args.out / f"{stem}_mask.png", seg.mask.astype(np.uint8) * 255)
+                _write_png(args.out / f"{stem}_overlay.png", overlay(xr.display, seg.mask))
             a = seg.areas
             rows.append({"file": xr.source.name, "lung_px": a.total_px, "lung_fraction": round(a.fraction, 4),
                          "image_left_px": a.image_left_px, "image_right_px": a.image_right_px,

@@ -40,10 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--anchor", type=int, default=0, help="number of shared anchor cases (anchor design)")
     p.add_argument("--qc-repeats", type=int, default=0, help="hidden repeat cases per reader (consistency check)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw of the study (recorded)")
-    p.add_argument("--kind", choices=("restoration", "segmentation"), default="restoration",
-                   help="restoration preference (Table III) or lung-segmentation preference (Table IV)")
+    p.add_argument("--kind", choices=("restoration", "segmentation", "diagnosis"), default="restoration",
+                   help="restoration preference (Table III), lung-segmentation preference (Table IV), or "
+                        "diagnosis: an MRMC ROC study (labels hidden, every reader rates every case in every "
+                        "candidate, one candidate per session)")
+    p.add_argument("--rating-scale", choices=("5-point", "0-100"), help="diagnosis: the disease rating scale "
+                                                                       "(default 5-point)")
+    p.add_argument("--washout-days", type=float, help="diagnosis: least days between a reader's sessions "
+                                                      "(default 0)")
     p.add_argument("--hide-labels", action="store_true", help="do not show the disease label to readers")
-    p.add_argument("--size", type=int, default=512, help="pane size in pixels, longer side (default 512)")
+    p.add_argument("--presentation", choices=["native", "paper"], default="native",
+                   help="native (default): every pane at the film's resolution, via guided upsampling; paper: "
+                        "every pane at the generators' 256 px, as the R2C-GAN study")
+    p.add_argument("--size", type=int, default=None,
+                   help="pane size in pixels, longer side (default: 1024 native, at most the film's own; 512 paper)")
     p.add_argument("--pane-labels", choices=("letters", "numbers"), default="letters")
     p.add_argument("--ask-confidence", action="store_true",
                    help="readers rate their confidence (1-5) with every vote")
@@ -64,9 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.set_defaults(handler=_status)
 
-    p = cmds.add_parser("stats", parents=[common], help="selection ratios, tests, agreement and worth")
+    p = cmds.add_parser("stats", parents=[common], help="selection shares (readers and cases random) with chance "
+                                                        "levels, tests, agreement; MRMC ROC for a diagnosis study")
     p.add_argument("name")
     p.add_argument("--json", action="store_true", help="print every statistic as JSON")
+    p.add_argument("--weighting", choices=("votes", "cases"), default="votes",
+                   help="preference studies: every vote counts once (anchor cases weigh once per reader) or "
+                        "every case counts once")
+    p.add_argument("--replicates", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--cov", choices=("jackknife", "delong", "unbiased"), default="jackknife",
+                   help="diagnosis studies: covariance of the AUCs over cases")
     p.set_defaults(handler=_stats)
 
     p = cmds.add_parser("export", parents=[common], help="votes CSV, tables (CSV, Markdown), JSON summary, chart")
@@ -78,6 +95,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("csv", help="votes.csv from 'study export' at the other site")
     p.add_argument("--study", help="study to merge into (default: the one named in the file)")
     p.set_defaults(handler=_import)
+
+    p = cmds.add_parser("backup", parents=[common], help="consistent copy of a SQLite study database, even while "
+                                                         "readers vote (SQLite online backup), checked after copying")
+    p.add_argument("out", help="backup file, or a folder (a time-stamped file is made in it)")
+    p.set_defaults(handler=_backup)
 
 
 def _open(args: argparse.Namespace):
@@ -133,11 +155,16 @@ def _create(args: argparse.Namespace) -> int:
             raise StudyDefinitionError(None, "no generator weights are installed; name candidates with --candidates "
                                              "(e.g. original,clahe,histeq)")
     candidates = parse_candidates(cands, installed_default_iterations())
+    from core.study.presentation import DEFAULT_SIZE
     names = [r for r in args.readers.split(",")] if args.readers else default_reader_names(args.n_readers)
     spec = StudySpec(name=args.name, cases=read_cases(args.cases), candidates=candidates, readers=names,
                      kind=args.kind, design=args.design, anchor_cases=args.anchor, qc_repeats=args.qc_repeats,
-                     seed=args.seed, show_label=not args.hide_labels, presentation_size=args.size,
-                     pane_labels=args.pane_labels, ask_confidence=args.ask_confidence)
+                     seed=args.seed, show_label=not args.hide_labels, presentation=args.presentation,
+                     presentation_size=args.size or DEFAULT_SIZE[args.presentation],
+                     pane_labels=args.pane_labels, ask_confidence=args.ask_confidence,
+                     rating_scale=args.rating_scale, washout_days=args.washout_days)
+    if args.kind == "diagnosis":  # labels hidden and every reader reads everything, whatever else was given
+        spec.show_label, spec.design = False, "all"
     with _open(args) as store:
         bar, update = _bar("checking images")
         try:
@@ -180,7 +207,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"study {info.name!r} ({info.kind}), design {info.design}"
               f"{f' with {info.anchor_cases} anchor cases' if info.design == 'anchor' else ''}, seed {info.seed}, "
               f"{info.qc_repeats} QC repeat(s) per reader, labels {'shown' if info.show_label else 'hidden'}, "
-              f"panes {info.presentation_size} px, confidence {'asked (1-5)' if info.ask_confidence else 'not asked'}")
+              f"panes {info.presentation} up to {info.presentation_size} px, "
+              f"confidence {'asked (1-5)' if info.ask_confidence else 'not asked'}")
         print(f"fingerprint {info.fingerprint[:16]}…  database {store.display_url}")
         print(f"cases: {len(info.cases)}  candidates: " + ", ".join(
             f"{c.display_name} [{c.spec.spec}]" for c in info.candidates))
@@ -192,10 +220,23 @@ def _status(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     from core.study.export import json_safe
-    from core.study.stats import study_stats, summary_text
+    from core.study.inference import AnalysisSettings
+    from core.study.manage import load_study
+    from core.study.report import summary_text
+    from core.study.stats import study_stats
 
     with _open(args) as store:
-        stats = study_stats(store, args.name)
+        if load_study(store, args.name).kind == "diagnosis":
+            from core.study.diagnosis import diagnosis_results
+
+            results = diagnosis_results(store, args.name, args.cov)
+            print(json.dumps(json_safe(results.to_dict()), indent=2) if args.json else results.text())
+            return 0
+        try:
+            settings = AnalysisSettings(replicates=args.replicates, weighting=args.weighting)
+        except ValueError as exc:
+            raise StudyDefinitionError(None, str(exc)) from None
+        stats = study_stats(store, args.name, settings)
         print(json.dumps(json_safe(stats.to_dict()), indent=2) if args.json else summary_text(stats))
     return 0
 
@@ -207,6 +248,15 @@ def _export(args: argparse.Namespace) -> int:
         result = export_study(store, args.name, args.out)
         print(f"exported {result.votes} votes of {args.name!r} to {result.folder}: "
               + ", ".join(p.name for p in result.files))
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from core.study.store import backup_database
+
+    with _open(args) as store:
+        target = backup_database(store, args.out)
+        print(f"backed up {store.display_url} to {target} (integrity check: ok)")
     return 0
 
 

@@ -24,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a restoration variant (resumable)")
     t.add_argument("--arch", choices=["operational", "convolutional", "convolutional-light", "task-unet"],
                    help="generator architecture (all recipes but tone)")
+    t.add_argument("--tone-jitter", type=float, default=0.5,
+                   help="tone recipe: probability of a natural tone variation of each clean film (default 0.5)")
+    t.add_argument("--tone-thumbnail", type=int, default=0,
+                   help="tone recipe: side of a film thumbnail the curve reads besides its quantiles (default 0: none)")
     t.add_argument("--recipe", default="paper", choices=["paper", "tone", "paired", "paired-cyclegan"],
                    help="paper: the authors' unpaired CycleGAN objective unchanged; tone: fit the residual "
                         "restorers' global tone curve on whole films (RUN/model/tone-curve.safetensors, continued "
@@ -139,7 +143,9 @@ def _train(args: argparse.Namespace) -> int:
         from core.train.tone import ToneConfig, run_tone_fitting
 
         record = run_tone_fitting(args.data, args.extra, args.run,
-                                  ToneConfig(steps=args.steps, lr=lr, seed=args.seed), args.test_fraction)
+                                  ToneConfig(steps=args.steps, lr=lr, seed=args.seed, jitter=args.tone_jitter,
+                                             thumb=args.tone_thumbnail),
+                                  args.test_fraction)
         print(f"{args.run}: tone curve after {record['steps']} steps on {record['films']} films; "
               f"loss {record['loss_per_100_steps'][-1] if record['loss_per_100_steps'] else float('nan'):.4f}")
         return 0

@@ -6,6 +6,7 @@ for blinded views. Bad input raises :class:`core.errors.ImageLoadError` with a p
 """
 
 from core.imaging.display import apply_inversion, apply_voi_lut, apply_windowing, render
+from core.imaging.isolated import load_xray_isolated
 from core.imaging.load import (
     SUPPORTED_SUFFIXES,
     is_supported,
@@ -28,6 +29,7 @@ __all__ = [
     "iter_images",
     "load_xray",
     "load_xray_array",
+    "load_xray_isolated",
     "render",
     "to_uint8",
 ]

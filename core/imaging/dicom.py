@@ -24,26 +24,32 @@ from __future__ import annotations
 
 import io
 import logging
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_fragments
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
 from pydicom.uid import (
     UID,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEGExtended12Bit,
+    RLELossless,
 )
 
 from core.errors import ImageLoadError
 from core.imaging import presets
+from core.imaging.declared import DeclarationError, Frame, j2k_frame, jpeg_frame
 from core.imaging.jpeg12 import decode_jpeg12
+from core.imaging.limits import check_declared_size, max_inflated_bytes
 from core.imaging.quiet import quiet_decoders
-from core.imaging.raster import gray_values
+from core.imaging.raster import gray_values, require_finite
 from core.imaging.xray import PatientInfo, VoiLut, Window, XRay
 
 log = logging.getLogger(__name__)
@@ -70,6 +76,7 @@ _IDENTIFIERS = {
     "sop_uid": "SOPInstanceUID",
 }
 
+_MAX_WINDOW = 1e30  # window centers/widths beyond this are corrupt (float32 rendering overflows)
 _PIXEL_DATA_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")  # (7FE0,0010) little / big endian
 
 
@@ -90,9 +97,41 @@ def looks_like_bare_dicom(head: bytes) -> bool:
 # -- reading -------------------------------------------------------------------------------
 
 
+def _inflated_size_ok(data: bytes) -> bool | None:
+    """For a deflated file, whether its dataset inflates to no more than the limit (None: not deflated).
+
+    pydicom inflates the whole dataset in memory before parsing it; a 1.8 MB file can expand to
+    many gigabytes, so the expansion is counted first, in bounded steps that keep nothing.
+    """
+    if DeflatedExplicitVRLittleEndian.encode() not in data[:4096]:
+        return None
+    fp = io.BytesIO(data)
+    try:
+        pydicom.filereader.read_preamble(fp, force=True)
+        meta = pydicom.filereader._read_file_meta_info(fp)
+    except Exception:  # malformed meta: dcmread will say so
+        return None
+    if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        return None
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    limit, total, pending = max_inflated_bytes(), 0, data[fp.tell():]
+    try:
+        while pending:
+            total += len(inflater.decompress(pending, 1 << 24))
+            if total > limit:
+                return False
+            pending = inflater.unconsumed_tail
+    except zlib.error:
+        return None  # corrupt stream: dcmread reports it
+    return True
+
+
 def read_dataset(path: Path, data: bytes) -> Dataset:
     """Parse the bytes as DICOM (preamble and meta optional; implicit VR LE assumed without)."""
     magic = has_dicom_magic(data)
+    if _inflated_size_ok(data) is False:
+        raise ImageLoadError(path, f"deflated DICOM data expands to more than {max_inflated_bytes() >> 20} MiB "
+                                   "(set R2C_MAX_MEGAPIXELS to allow larger images)")
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception as exc:  # pydicom raises many types on garbage
@@ -138,10 +177,21 @@ def _check_image_attributes(path: Path, ds: Dataset) -> str:
         raise ImageLoadError(path, f"image has zero size ({cols}x{rows})")
     if "BitsAllocated" not in ds:
         raise ImageLoadError(path, "DICOM image lacks Bits Allocated")
+    allocated = _int(ds.get("BitsAllocated"), 0)
+    if allocated not in (1, 8, 16, 32):
+        raise ImageLoadError(path, f"unsupported Bits Allocated ({ds.get('BitsAllocated')})")
     ds.SamplesPerPixel = _int(ds.get("SamplesPerPixel"), 1)
+    if ds.SamplesPerPixel not in (1, 3):
+        raise ImageLoadError(path, f"unsupported Samples per Pixel ({ds.SamplesPerPixel}); expected 1 or 3")
     ds.PixelRepresentation = _int(ds.get("PixelRepresentation"), 0)
+    if ds.PixelRepresentation not in (0, 1):
+        raise ImageLoadError(path, f"invalid Pixel Representation ({ds.PixelRepresentation})")
     if "BitsStored" not in ds:
         ds.BitsStored = ds.BitsAllocated
+    stored_bits = _int(ds.get("BitsStored"), 0)
+    if not 1 <= stored_bits <= allocated:
+        raise ImageLoadError(path, f"Bits Stored ({ds.get('BitsStored')}) does not fit Bits Allocated ({allocated})")
+    check_declared_size(path, cols, rows, what="DICOM image")
     photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
     if not photometric and ds.SamplesPerPixel == 1:
         photometric = "MONOCHROME2"  # ACR-NEMA files predate the attribute
@@ -176,6 +226,56 @@ def _codec_name(uid: UID) -> str:
     return name or str(uid)
 
 
+# Plugins that raise on bad input, best first; GDCM throws uncaught C++ exceptions (abort) on some
+# inconsistent files, so it decodes only what nothing else can (JPEG lossless, 12-bit JPEG).
+_PREFERRED_PLUGINS = ("pylibjpeg", "pyjpegls", "pillow", "pydicom", "gdcm")
+
+
+def choose_plugin(uid: UID) -> str:
+    """The pydicom decoding plugin for a transfer syntax: the first available of ``_PREFERRED_PLUGINS``."""
+    available = set(get_decoder(uid).available_plugins)
+    return next((name for name in _PREFERRED_PLUGINS if name in available), "")
+
+
+def _first_fragment(path: Path, ds: Dataset) -> bytes:
+    try:
+        items = generate_fragments(ds.PixelData)
+        next(items)  # the Basic Offset Table always comes first
+        return next(items)
+    except Exception:  # item tags damaged, or no fragment at all
+        raise ImageLoadError(path, "encapsulated pixel data is corrupt (fragment items cannot be read)") from None
+
+
+def check_codestream(path: Path, ds: Dataset, uid: UID) -> None:
+    """The compressed image must declare what the DICOM header says, or no decoder sees it."""
+    if not uid.is_compressed or uid == RLELossless:
+        return
+    codec = _codec_name(uid)
+    fragment = _first_fragment(path, ds)
+    try:
+        if codec == "JPEG 2000":
+            frame: Frame = j2k_frame(fragment)
+        elif codec in ("JPEG", "JPEG-LS"):
+            frame = jpeg_frame(fragment)
+        else:
+            return
+    except DeclarationError as exc:
+        raise ImageLoadError(path, str(exc)) from None
+    rows, cols, samples = _int(ds.Rows, 0), _int(ds.Columns, 0), _int(ds.SamplesPerPixel, 1)
+    allocated = _int(ds.BitsAllocated, 16)
+    if codec in ("JPEG", "JPEG-LS") and allocated not in (8, 16):
+        # JPEG holds at most 16-bit samples; GDCM aborts the process on other allocations
+        raise ImageLoadError(path, f"{codec} pixel data needs Bits Allocated 8 or 16, but the DICOM header says "
+                                   f"{allocated} (file corrupt or mislabelled)")
+    if (frame.height, frame.width, frame.components) != (rows, cols, samples) or frame.bits > allocated:
+        raise ImageLoadError(
+            path,
+            f"{codec} codestream declares {frame.width}x{frame.height} with {frame.components} component(s) of "
+            f"{frame.bits} bits, but the DICOM header says {cols}x{rows} with {samples} sample(s) of at most "
+            f"{allocated} bits (file corrupt or mislabelled)",
+        )
+
+
 def decode_pixels(path: Path, ds: Dataset) -> np.ndarray:
     """Stored pixel values (rows x cols, or rows x cols x 3 in RGB) or an ImageLoadError."""
     uid = UID(str(ds.file_meta.TransferSyntaxUID))
@@ -185,7 +285,12 @@ def decode_pixels(path: Path, ds: Dataset) -> np.ndarray:
         raise ImageLoadError(path, f"unsupported transfer syntax {uid.name or uid}") from None
     if not decoder.is_available:
         raise ImageLoadError(path, f"no installed decoder can read {uid.name or uid} pixel data")
+    if uid.is_compressed and not ds["PixelData"].is_undefined_length:
+        raise ImageLoadError(path, f"{_codec_name(uid)} pixel data is not encapsulated (file corrupt)")
+    check_codestream(path, ds, uid)
     jpeg12 = uid == JPEGExtended12Bit and _int(ds.get("BitsStored"), 8) > 8
+    if not jpeg12 and uid.is_compressed:
+        ds.pixel_array_options(decoding_plugin=choose_plugin(uid))
     try:
         with quiet_decoders():
             arr = decode_jpeg12(ds) if jpeg12 else ds.pixel_array
@@ -261,8 +366,8 @@ def file_windows(ds: Dataset) -> list[Window]:
             c, w = float(center), float(width)
         except (TypeError, ValueError):
             continue
-        if not (np.isfinite(c) and np.isfinite(w) and w > 0):
-            continue
+        if not (np.isfinite(c) and np.isfinite(w) and w > 0) or max(abs(c), w) > _MAX_WINDOW:
+            continue  # absurd values (beyond float32, where rendering happens) would give a NaN image
         name = names[i] if i < len(names) and names[i] else f"Window {i + 1}"
         windows.append(Window(c, w, name, function))  # type: ignore[arg-type]
     return windows
@@ -345,7 +450,7 @@ def load_dicom(path: Path, data: bytes) -> XRay:
     if photometric in MONOCHROME:
         if stored.ndim != 2:
             raise ImageLoadError(path, f"{photometric} image decoded with {stored.shape[2]} channels")
-        values = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
+        values = require_finite(np.asarray(apply_modality_lut(stored, ds), dtype=np.float32), path)
         valid = padding_mask(stored, ds)
         low, high = stored_range(ds)
         ends = np.asarray(apply_modality_lut(np.array([low, high]), ds), dtype=np.float64)
@@ -357,7 +462,7 @@ def load_dicom(path: Path, data: bytes) -> XRay:
         rgb = apply_color_lut(stored, ds) if photometric == "PALETTE COLOR" else stored
         if rgb.ndim != 3:
             raise ImageLoadError(path, f"{photometric} image decoded without color channels")
-        values, valid = gray_values(rgb)[0], None  # Rec. 601 luma, as in DICOM YBR_FULL
+        values, valid = require_finite(gray_values(rgb)[0], path), None  # Rec. 601 luma, as in DICOM YBR_FULL
         top = 255 if rgb.dtype == np.uint8 else (1 << (16 if photometric == "PALETTE COLOR" else bits)) - 1
         full = presets.full_range_window(0.0, float(top))
         display_ready = True  # color captures are made for display; VOI does not apply to them

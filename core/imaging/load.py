@@ -83,6 +83,14 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
+def _require_displayable(xray: XRay) -> XRay:
+    """Never hand out a NaN (black) picture: an image that does not render is an error."""
+    if not np.isfinite(xray.display).all():
+        raise ImageLoadError(xray.source, "the image cannot be displayed (its window or pixel values are out of "
+                                          "range: the file is corrupt)")
+    return xray
+
+
 def _load(path: Path) -> XRay:
     data = _read_bytes(path)
     kind = sniff_raster(data[:16])
@@ -108,14 +116,15 @@ def load_xray(path: str | Path) -> XRay:
     path = Path(path)
     try:
         with quiet_decoders():
-            return _load(path)
+            return _require_displayable(_load(path))
     except ImageLoadError:
         raise
     except MemoryError:
         raise ImageLoadError(path, "image is too large to load in memory") from None
     except Exception as exc:  # a decoder or a malformed attribute we did not foresee
         log.debug("unexpected failure loading %s", path, exc_info=True)
-        raise ImageLoadError(path, f"cannot be read ({type(exc).__name__}: {exc})") from exc
+        raise ImageLoadError(path, "cannot be read: the file is corrupt or uses a feature this app does not "
+                                   "support") from exc
 
 
 def load_xray_array(array: np.ndarray, source: str | Path = "<memory>") -> XRay:

@@ -23,6 +23,8 @@ from PIL import Image, ImageOps
 
 from core.errors import ImageLoadError
 from core.imaging import presets
+from core.imaging.declared import DeclarationError, jpeg_frame, png_frame
+from core.imaging.limits import check_declared_size
 from core.imaging.quiet import quiet_decoders
 from core.imaging.xray import PatientInfo, Window, XRay
 
@@ -69,6 +71,34 @@ def _tiff_page_count(data: bytes) -> int:
         return 1
 
 
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a TIFF's first page from its directory (Pillow opens lazily), or None."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError:
+        return 1 << 20, 1 << 20  # Pillow's own guard fired: far above any limit
+    except Exception:  # let the decoders report the problem
+        return None
+
+
+def check_raster_header(path: Path, data: bytes, kind: str) -> None:
+    """Refuse a malformed header or a declared size above the limit, before any decoder runs."""
+    try:
+        if kind == "PNG":
+            frame = png_frame(data)
+            size = (frame.width, frame.height)
+        elif kind == "JPEG":
+            frame = jpeg_frame(data)
+            size = (frame.width, frame.height)
+        else:
+            size = _tiff_size(data)
+    except DeclarationError as exc:
+        raise ImageLoadError(path, str(exc)) from None
+    if size is not None:
+        check_declared_size(path, size[0], size[1], what=f"{kind} image")
+
+
 def _decode_cv2(data: bytes) -> np.ndarray | None:
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR  # keeps 16 bit, drops alpha, applies EXIF
     try:
@@ -94,6 +124,7 @@ def _decode_pillow(data: bytes) -> np.ndarray | None:
 
 def decode_raster(path: Path, data: bytes, kind: str) -> np.ndarray:
     """Pixels in RGB order (H x W or H x W x 3), depth kept."""
+    check_raster_header(path, data, kind)
     _check_complete(path, data, kind)
     if kind == "TIFF" and (pages := _tiff_page_count(data)) > 1:
         raise ImageLoadError(path, f"multi-page TIFF files are not supported ({pages} pages)")
@@ -146,6 +177,14 @@ def raster_windows(values: np.ndarray, bits: int, is_float: bool, signed: bool =
     return [data_range, auto, full]
 
 
+def require_finite(values: np.ndarray, source: str | Path) -> np.ndarray:
+    """``values`` unchanged, or an ImageLoadError when any is NaN or infinite (never a black image)."""
+    if not np.isfinite(values).all():
+        raise ImageLoadError(source, "pixel values are not finite numbers (NaN or infinity): the file is corrupt "
+                                     "or its rescale values are out of range")
+    return values
+
+
 def xray_from_array(array: np.ndarray, source: str | Path = "<memory>") -> XRay:
     """An XRay from pixels in RGB order (uint8, uint16, other integers or float)."""
     arr = np.asarray(array)
@@ -160,6 +199,7 @@ def xray_from_array(array: np.ndarray, source: str | Path = "<memory>") -> XRay:
         values, photometric = gray_values(arr)
     except ValueError as exc:
         raise ImageLoadError(source, str(exc)) from None
+    require_finite(values, source)
     bits = bits_of(arr)
     return XRay(
         values=values,

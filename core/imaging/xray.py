@@ -75,6 +75,11 @@ class Window:
         return cls((first + last + 1) / 2.0, float(len(lut.table)), name, "LINEAR", lut)
 
 
+# The fields that name the patient outright, hidden by the viewer's identifier toggle (the
+# rest of PatientInfo, e.g. sex, age, study date, helps reading and names nobody alone).
+DIRECT_IDENTIFIERS: tuple[str, ...] = ("patient_name", "patient_id", "birth_date", "accession_number")
+
+
 @dataclass(frozen=True)
 class PatientInfo:
     """Identifying data of the film, kept apart from the pixels so blinded views can drop it."""
@@ -98,6 +103,10 @@ class PatientInfo:
 
     def is_empty(self) -> bool:
         return all(value is None for value in dataclasses.asdict(self).values())
+
+    def without_direct_identifiers(self) -> PatientInfo:
+        """A copy without :data:`DIRECT_IDENTIFIERS` (what a teaching or study screen may show)."""
+        return dataclasses.replace(self, **{name: None for name in DIRECT_IDENTIFIERS})
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ _EXPORTS: dict[str, str] = {
     "list_readers": "core.study.manage",
     "list_studies": "core.study.manage",
     "load_study": "core.study.manage",
-    "CaseView": "core.study.reading",
+    "QueryView": "core.study.reading",
     "Pane": "core.study.reading",
     "ReadingSession": "core.study.reading",
     "VoteReceipt": "core.study.reading",
@@ -56,8 +56,11 @@ _EXPORTS: dict[str, str] = {
     "StudyStats": "core.study.stats",
     "compute_stats": "core.study.stats",
     "study_stats": "core.study.stats",
-    "summary_text": "core.study.stats",
-    "table_markdown": "core.study.stats",
+    "summary_text": "core.study.report",
+    "statistics_items": "core.study.report",
+    "column_headers": "core.study.report",
+    "AnalysisSettings": "core.study.inference",
+    "table_markdown": "core.study.report",
     "Store": "core.study.store",
     "default_database_path": "core.study.store",
     "integrity_check": "core.study.store",
@@ -67,7 +70,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "CandidateSpec",
     "CaseSpec",
-    "CaseView",
+    "QueryView",
     "DemoStudy",
     "ExportResult",
     "Pane",
@@ -106,6 +109,9 @@ __all__ = [
     "rendition_status",
     "study_stats",
     "summary_text",
+    "statistics_items",
+    "column_headers",
+    "AnalysisSettings",
     "table_markdown",
 ]
 
@@ -136,6 +142,7 @@ if TYPE_CHECKING:
     )
     from core.study.demo import DemoStudy, create_demo_study, default_demo_dir
     from core.study.export import ExportResult, export_study, import_votes
+    from core.study.inference import AnalysisSettings
     from core.study.manage import (
         ReaderProgress,
         StudyInfo,
@@ -147,7 +154,8 @@ if TYPE_CHECKING:
         list_studies,
         load_study,
     )
-    from core.study.reading import CaseView, Pane, ReadingSession, VoteReceipt
+    from core.study.reading import Pane, QueryView, ReadingSession, VoteReceipt
     from core.study.render import PrecomputeResult, Renderer, RenditionCache, precompute, rendition_status
-    from core.study.stats import StudyStats, compute_stats, study_stats, summary_text, table_markdown
+    from core.study.report import column_headers, statistics_items, summary_text, table_markdown
+    from core.study.stats import StudyStats, compute_stats, study_stats
     from core.study.store import Store, default_database_path, integrity_check, open_store

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from core.enhance import DEFAULT_CLAHE_CLIP, ENHANCEMENTS
 from core.errors import StudyDefinitionError
+from core.study.presentation import PRESENTATIONS
 from core.variants import VARIANTS
 
-KINDS = ("restoration", "segmentation")
+KINDS = ("restoration", "segmentation", "diagnosis")
+RATING_SCALES = {"5-point": (1, 5), "0-100": (0, 100)}  # diagnosis: disease rating, higher = more likely
 DESIGNS = ("split", "all", "anchor")
 PANE_LABEL_STYLES = ("letters", "numbers")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
@@ -106,6 +108,12 @@ class CaseSpec:
     path: Path
     label: str | None
     sha256: str = ""
+    tier: str | None = None  # optional quality tier from the case list; allocation is stratified by it
+
+    @property
+    def stratum(self) -> str:
+        """Allocation stratum: the disease label and the quality tier."""
+        return f"{self.label or ''}|{self.tier or ''}"
 
 
 def normalize_label(text: str | None) -> str | None:
@@ -145,10 +153,13 @@ def cases_from_folder(folder: str | Path) -> list[CaseSpec]:
 
 _FILE_COLUMNS = ("file", "path", "image")
 _CASE_COLUMNS = ("case", "id", "case_id")
+_TIER_COLUMNS = ("tier", "quality")
 
 
 def cases_from_csv(csv_path: str | Path) -> list[CaseSpec]:
-    """Rows of ``file`` (or path/image), optional ``label`` and ``case``; paths relative to the CSV."""
+    """Rows of ``file`` (or path/image), optional ``label``, ``case`` and ``tier`` (or quality: a quality
+    tier the reader allocation is stratified by); paths relative to the CSV. Without a case column a
+    case is named by its file name (by its listed path only when file names repeat)."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise StudyDefinitionError(csv_path, "case list not found")
@@ -186,11 +197,16 @@ def cases_from_csv(csv_path: str | Path) -> list[CaseSpec]:
             problems.append(f"row {line}: file {name} not found")
             continue
         key = row.get(case_col or "", "") or Path(name).with_suffix("").as_posix()
-        cases.append(CaseSpec(key, path.resolve(), label))
+        tier = next((row[c] for c in _TIER_COLUMNS if row.get(c)), None)
+        cases.append(CaseSpec(key, path.resolve(), label, tier=tier))
         where.append(f"row {line}")
     _raise_problems(csv_path, problems)
     if not cases:
         raise StudyDefinitionError(csv_path, "lists no cases")
+    if not case_col:  # name cases by file name, not by a (site-local) path, whenever the names are unique
+        stems = [c.path.stem for c in cases]
+        if len(set(stems)) == len(stems):
+            cases = [CaseSpec(stem, c.path, c.label, tier=c.tier) for stem, c in zip(stems, cases, strict=True)]
     return _with_hashes(cases, csv_path, where)
 
 
@@ -210,7 +226,7 @@ def _with_hashes(cases: list[CaseSpec], source: Path, where: list[str]) -> list[
             problems.append(f"{at}: duplicate case: {case.path.name} has the same content as {by_hash[digest]}")
         by_key.setdefault(case.key, at)
         by_hash.setdefault(digest, at)
-        out.append(CaseSpec(case.key, case.path, case.label, digest))
+        out.append(CaseSpec(case.key, case.path, case.label, digest, case.tier))
     _raise_problems(source, problems)
     return out
 
@@ -267,7 +283,13 @@ class StudySpec:
     show_label: bool = True
     presentation_size: int = 512
     pane_labels: str = "letters"
+    # How panes are shown (core.study.presentation): "paper", every pane at the model's 256 px, or
+    # "native", every pane carried to the film's resolution and shown at up to presentation_size px.
+    presentation: str = "paper"
     ask_confidence: bool = False  # readers rate their confidence (1-5) with every vote
+    # Diagnosis (MRMC ROC) studies only: the disease rating scale and the least days between sessions.
+    rating_scale: str | None = None
+    washout_days: float | None = None
 
     def validate(self) -> None:
         name = self.name.strip()
@@ -296,6 +318,9 @@ class StudySpec:
             raise StudyDefinitionError(name, "at most 26 candidates with letter pane labels")
         if not 256 <= self.presentation_size <= 4096:
             raise StudyDefinitionError(name, "presentation size must be between 256 and 4096 pixels")
+        if self.presentation not in PRESENTATIONS:
+            raise StudyDefinitionError(name, f"presentation {self.presentation!r} is not one of "
+                                             f"{', '.join(PRESENTATIONS)}")
         if not 0 <= self.seed < 2**63:
             raise StudyDefinitionError(name, "the seed must be a non-negative integer below 2**63")
         n_cases, n_readers = len(self.cases), len(readers)
@@ -313,8 +338,36 @@ class StudySpec:
             raise StudyDefinitionError(name, "anchor cases apply to the anchor design only")
         if self.qc_repeats < 0:
             raise StudyDefinitionError(name, "QC repeats cannot be negative")
+        if self.kind == "diagnosis":
+            self._validate_diagnosis(name)
+        elif self.rating_scale is not None or self.washout_days is not None:
+            raise StudyDefinitionError(name, "a rating scale and a washout apply to diagnosis studies only")
         if self.show_label:
             unlabeled = [c for c in self.cases if c.label is None]
             if unlabeled:
                 raise StudyDefinitionError(unlabeled[0].path, f"case {unlabeled[0].key!r} has no disease label, "
                                                               "but the study shows labels (label it or hide labels)")
+
+    def _validate_diagnosis(self, name: str) -> None:
+        """Labels hidden, every reader reads every case in every modality, truth for every case."""
+        if self.show_label:
+            raise StudyDefinitionError(name, "a diagnosis study hides the disease label (it is what readers rate)")
+        if self.design != "all":
+            raise StudyDefinitionError(name, "a diagnosis study is fully crossed: every reader reads every case "
+                                             "(design 'all')")
+        if self.qc_repeats or self.ask_confidence:
+            raise StudyDefinitionError(name, "a diagnosis study has no hidden repeats or separate confidence "
+                                             "rating (the disease rating is the answer)")
+        self.rating_scale = self.rating_scale or "5-point"
+        if self.rating_scale not in RATING_SCALES:
+            raise StudyDefinitionError(name, f"rating scale {self.rating_scale!r} is not one of "
+                                             f"{', '.join(RATING_SCALES)}")
+        self.washout_days = 0.0 if self.washout_days is None else float(self.washout_days)
+        if not 0 <= self.washout_days <= 365:
+            raise StudyDefinitionError(name, "the washout must be between 0 and 365 days")
+        unlabeled = [c for c in self.cases if c.label is None]
+        if unlabeled:
+            raise StudyDefinitionError(unlabeled[0].path, f"case {unlabeled[0].key!r} has no disease label: a "
+                                                          "diagnosis study takes its truth from the case list")
+        if len({c.label for c in self.cases}) < 2:
+            raise StudyDefinitionError(name, "a diagnosis study needs diseased and non-diseased cases")

@@ -1,9 +1,12 @@
-"""A demo study from images the project makes itself (core.phantom), ready to read.
+"""A demo study on real, openly licensed chest films (``resources/demo``), ready to read.
 
-Used by ``r2c-review demo`` and the GUI's first-run experience: no patient data and no
-download needed. Candidates are the original, every generator variant with installed
-weights, CLAHE and histogram equalization; two readers share an anchor set (so agreement
-can be computed) and split the rest, with one hidden QC repeat each.
+Used by ``r2c-review demo`` and the GUI's first-run experience: no download needed. The 12
+films are CC BY 3.0 (``resources/demo/ATTRIBUTION.txt``); where they are absent (tests, a
+trimmed install) the project draws phantom films itself (core.phantom). The first reader's
+first cases are rendered before the rest, so reading can begin while the others are made.
+Candidates are the original, every generator variant with installed weights, CLAHE and
+histogram equalization; two readers share an anchor set (so agreement can be computed) and
+split the rest, with one hidden QC repeat each.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+from sqlalchemy import select
 
+from core import variants
 from core.phantom import write_phantom_set
 from core.study.definition import StudySpec, cases_from_folder, default_reader_names, parse_candidates
 from core.study.manage import (
@@ -25,11 +30,13 @@ from core.study.manage import (
     load_study,
     pinned_sha256,
 )
-from core.study.render import precompute as precompute_study
-from core.study.store import APP_NAME, Store, default_database_path, open_store
+from core.study.render import Renderer, RenditionCache
+from core.study.store import APP_NAME, Assignment, Store, default_database_path, open_store
 
 DEMO_NAME = "Demo study"
 Progress = Callable[[int, int], None]
+FIRST_CASES = 3  # the first reader's cases rendered before all others
+REST_CHUNK = 4  # then cases in batches (models run batched), cancellable between them
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,34 @@ class DemoStudy:
 
     name: str
     database: str  # the database's URL, password hidden (for messages)
-    images: Path  # the folder of generated phantom films the cases come from
+    images: Path  # the folder of films the cases come from (resources/demo, or generated phantoms)
+
+
+def demo_films() -> Path | None:
+    """The shipped real films, or None where they are absent (read at call time: tests point RESOURCES away)."""
+    folder = variants.RESOURCES / "demo"
+    return folder if any(folder.glob("*.png")) else None
+
+
+def demo_credit(images: Path) -> str | None:
+    """The one-line credit of the films in ``images`` (the "Credit:" line of ATTRIBUTION.txt), if any.
+
+    CC BY asks for attribution where the films are shown: the app puts this line on screen.
+    """
+    try:
+        lines = (images / "ATTRIBUTION.txt").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Credit:")), None)
+
+
+def first_reader_cases(store: Store, study: str | int, count: int | None = FIRST_CASES) -> list[int]:
+    """Case ids in the first reader's reading order (``count`` of them; None: all)."""
+    info = load_study(store, study)
+    with store.read() as s:
+        rows = s.scalars(select(Assignment.case_id).where(Assignment.reader_id == info.readers[0].id)
+                         .order_by(Assignment.seq)).all()
+    return list(dict.fromkeys(rows))[:count]
 
 
 def default_demo_dir(store: Store) -> Path:
@@ -47,6 +81,37 @@ def default_demo_dir(store: Store) -> Path:
     if path is None or path.resolve() == default_database_path().expanduser().resolve():
         return Path(platformdirs.user_data_dir(APP_NAME)) / "demo"
     return path.resolve().parent / "r2c-demo"
+
+
+def _precompute_first_reader_first(store: Store, name: str, progress: Progress | None,
+                                   cancelled: Callable[[], bool] | None, first_only: bool = False) -> None:
+    """Render in the first reader's order (their first cases alone first), then the other readers' cases.
+
+    The reader starts after the first chunk and the rest stays ahead of them; one renderer, so
+    models load once. What is finished stays cached if cancelled (resumable, like ``precompute``).
+    """
+    info = load_study(store, name)
+    renderer = Renderer(info, RenditionCache(store.cache_dir))
+    by_id = {c.id: c for c in info.cases}
+    order = first_reader_cases(store, name, count=None)
+    ordered = [by_id[i] for i in order] + [c for c in info.cases if c.id not in set(order)]
+    chunks = [ordered[:FIRST_CASES]]
+    if not first_only:
+        chunks += [ordered[i:i + REST_CHUNK] for i in range(FIRST_CASES, len(ordered), REST_CHUNK)]
+    done, total = renderer.cached_count()
+    if progress:
+        progress(done, total)
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, total)
+
+    for chunk in chunks:
+        if cancelled and cancelled():
+            return
+        renderer.render(chunk, progress=step)
 
 
 def demo_spec(folder: Path, name: str = DEMO_NAME, cases: int = 12, readers: int = 2, seed: int = 2024) -> StudySpec:
@@ -62,16 +127,20 @@ def demo_spec(folder: Path, name: str = DEMO_NAME, cases: int = 12, readers: int
 
 def create_demo_study(database: str | Path | Store | None = None, workdir: str | Path | None = None,
                       precompute: bool = True, progress: Progress | None = None,
-                      cancelled: Callable[[], bool] | None = None, cases: int = 12) -> DemoStudy:
+                      cancelled: Callable[[], bool] | None = None, cases: int = 12,
+                      first_only: bool = False) -> DemoStudy:
     """Create (or reuse an identical) demo study and precompute it; returns its name and where it is.
 
-    ``workdir`` holds the generated images (default: ``default_demo_dir``). An existing study
-    of the same name is reused when it was made from the same images and weights; otherwise
-    the new one is named "Demo study (2)", "(3)", ...
+    The cases are the shipped real films when present; otherwise ``cases`` phantoms drawn into
+    ``workdir`` (default: ``default_demo_dir``). The first reader's first cases are rendered
+    first, then the rest (``cancelled`` is polled between the two and between chunks);
+    ``first_only`` stops after the first ones, so a reader can begin while a worker makes the
+    rest. An existing study of the same name is reused when it was made from the same images
+    and weights; otherwise the new one is named "Demo study (2)", "(3)", ...
     """
     store = database if isinstance(database, Store) else open_store(database)
     try:
-        folder = (Path(workdir) if workdir else default_demo_dir(store)) / "phantoms"
+        folder = demo_films() or (Path(workdir) if workdir else default_demo_dir(store)) / "phantoms"
         spec = demo_spec(folder, cases=cases)
         existing = {s.name for s in list_studies(store)}
         shas = {c.spec: pinned_sha256(c.variant_id, c.spec) for c in spec.candidates if c.kind == "generator"}
@@ -84,7 +153,7 @@ def create_demo_study(database: str | Path | Store | None = None, workdir: str |
         if name not in existing:
             create_study(store, spec)
         if precompute:
-            precompute_study(store, name, progress=progress, cancelled=cancelled)
+            _precompute_first_reader_first(store, name, progress, cancelled, first_only)
         return DemoStudy(name, store.display_url, folder.resolve())
     finally:
         if not isinstance(database, Store):

@@ -3,7 +3,8 @@
 Export writes into one folder:
 
 * ``votes.csv`` — tidy, one row per vote (amended ones too, flagged), with everything needed
-  to re-analyse or to merge elsewhere: study, reader, case, disease label, pane position,
+  to re-analyse or to merge elsewhere: study, reader, case id and image content hash (never a
+  local path), disease label, pane position,
   chosen variant, all variants in pane order, time to decision, amendment flag, timestamps.
 * ``table.csv`` / ``table.md`` — the paper's layout (rows readers + Overall, columns
   Original then each variant); ``table_long.csv`` — one row per reader and candidate with
@@ -32,15 +33,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import StudyDefinitionError
+from core.study import import_rules
+from core.study.definition import RATING_SCALES
 from core.study.design import pane_label
 from core.study.manage import StudyInfo, load_study
-from core.study.stats import StudyStats, study_stats, summary_text, table_markdown
+from core.study.report import statistics_items, summary_text, table_markdown
+from core.study.stats import StudyStats, study_stats
 from core.study.store import Assignment, Store, Vote
 
 VOTE_COLUMNS = [
-    "study", "study_fingerprint", "vote_uid", "reader", "sequence", "case", "disease_label", "qc_repeat",
+    "study", "study_fingerprint", "vote_uid", "reader", "sequence", "case", "case_sha256", "disease_label", "qc_repeat",
     "pane_position", "pane_label", "chosen_variant", "chosen_name", "pane_variants", "confidence",
-    "decision_ms", "displayed_at", "voted_at", "amendment", "amends_vote_uid", "latest", "origin",
+    "rating", "decision_ms", "displayed_at", "voted_at", "amendment", "amends_vote_uid", "latest", "origin",
 ]
 PANE_SEPARATOR = "|"
 
@@ -67,11 +71,13 @@ def vote_rows(store: Store, info: StudyInfo) -> list[dict[str, str]]:
         out.append({
             "study": info.name, "study_fingerprint": info.fingerprint, "vote_uid": v.uid,
             "reader": readers[a.reader_id], "sequence": str(a.seq + 1), "case": case.key,
+            "case_sha256": case.file_sha256,
             "disease_label": case.label or "", "qc_repeat": "yes" if a.repeat_of_id else "no",
             "pane_position": str(v.pane_index + 1), "pane_label": pane_label(v.pane_index, info.pane_labels),
             "chosen_variant": cands[v.candidate_id].spec.spec, "chosen_name": cands[v.candidate_id].display_name,
             "pane_variants": PANE_SEPARATOR.join(c.spec.spec for c in order),
             "confidence": "" if v.confidence is None else str(v.confidence),
+            "rating": "" if v.rating is None else str(v.rating),
             "decision_ms": "" if v.decision_ms is None else str(v.decision_ms),
             "displayed_at": _iso(v.displayed_at), "voted_at": _iso(v.voted_at),
             "amendment": "yes" if v.amends_id else "no", "amends_vote_uid": uid_of.get(v.amends_id, ""),
@@ -87,6 +93,9 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+RANDOM_ROW = "Overall (readers and cases random)"
+
+
 def _num(x: float | None) -> str:
     return "" if x is None else f"{x:.6f}"
 
@@ -98,12 +107,24 @@ def write_tables(stats: StudyStats, out: Path) -> None:
         for name, cell in zip(stats.candidates, row.cells, strict=True):
             entry[name] = _num(cell.ratio)
         wide.append(entry)
+    inf = stats.inference
+    if inf is not None:
+        wide.append({"reader": RANDOM_ROW, "n": stats.overall.n} | {s.name: _num(s.share) for s in inf.shares})
+    wide.append({"reader": "Chance", "n": ""} | {name: _num(stats.chance_level) for name in stats.candidates})
     _write_csv(out / "table.csv", ["reader", "n", *stats.candidates], wide)
+    chance = _num(stats.chance_level)
     long = [{"reader": row.reader, "candidate": name, "variant": spec, "count": cell.count, "n": cell.n,
-             "ratio": _num(cell.ratio), "ci_low": _num(cell.ci_low), "ci_high": _num(cell.ci_high)}
+             "ratio": _num(cell.ratio), "ci_low": _num(cell.ci_low), "ci_high": _num(cell.ci_high),
+             "interval": "Wilson (votes independent)", "chance": chance}
             for row in stats.rows for name, spec, cell in zip(stats.candidates, stats.specs, row.cells, strict=True)]
-    _write_csv(out / "table_long.csv", ["reader", "candidate", "variant", "count", "n", "ratio", "ci_low", "ci_high"],
-               long)
+    if inf is not None:
+        long += [{"reader": RANDOM_ROW, "candidate": s.name, "variant": spec,
+                  "count": stats.overall.cells[i].count, "n": stats.overall.n, "ratio": _num(s.share),
+                  "ci_low": _num(s.ci_low), "ci_high": _num(s.ci_high), "interval": "reader x case bootstrap",
+                  "chance": chance, "direction": s.direction or "", "p_vs_chance": _num(s.p_value)}
+                 for i, (s, spec) in enumerate(zip(inf.shares, stats.specs, strict=True))]
+    _write_csv(out / "table_long.csv", ["reader", "candidate", "variant", "count", "n", "ratio", "ci_low", "ci_high",
+                                        "interval", "chance", "direction", "p_vs_chance"], long)
     (out / "table.md").write_text(f"# {stats.study}\n\n" + table_markdown(stats), encoding="utf-8")
 
 
@@ -167,17 +188,22 @@ def export_study(store: Store, study: str | int, out: str | Path) -> ExportResul
     out.mkdir(parents=True, exist_ok=True)
     rows = vote_rows(store, info)
     _write_csv(out / "votes.csv", VOTE_COLUMNS, rows)
+    if info.kind == "diagnosis":
+        from core.study.diagnosis import export_diagnosis
+
+        return ExportResult(out, len(rows), [out / "votes.csv", *export_diagnosis(store, info.id, out)])
     stats = study_stats(store, info.id)
     write_tables(stats, out)
     summary = {"study": info.name, "fingerprint": info.fingerprint, "kind": info.kind, "design": info.design,
-               "seed": info.seed, "presentation_size": info.presentation_size,
+               "seed": info.seed, "presentation_size": info.presentation_size, "presentation": info.presentation,
                "ask_confidence": info.ask_confidence,
                "readers": [r.name for r in info.readers], "cases": len(info.cases),
                "candidates": [{"name": c.display_name, "variant": c.spec.spec, "model_sha256": c.model_sha256}
                               for c in info.candidates],
                "votes": len(rows), "exported_at": _iso(datetime.now(UTC)),
                "mean_confidence": mean_confidence(stats),
-               "statistics": stats.to_dict(), "report": summary_text(stats)}
+               "statistics": stats.to_dict(), "results": [{"what": k, "result": v} for k, v in statistics_items(stats)],
+               "report": summary_text(stats)}
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2) + "\n", encoding="utf-8")
     plot_selection(stats, out / "selection.png")
     files = [out / n for n in ("votes.csv", "table.csv", "table_long.csv", "table.md", "summary.json",
@@ -227,7 +253,8 @@ def import_votes(store: Store, csv_path: str | Path, study: str | None = None) -
     except (UnicodeDecodeError, csv.Error) as exc:
         raise StudyDefinitionError(csv_path, f"not a readable CSV file ({exc})") from None
     required = [c for c in VOTE_COLUMNS if c not in ("chosen_name", "latest", "displayed_at", "confidence",
-                                                     "decision_ms", "origin", "study_fingerprint")]
+                                                     "decision_ms", "origin", "case_sha256",
+                                                     "rating")]
     missing = [c for c in required if c not in header]
     if missing:
         raise StudyDefinitionError(csv_path, f"missing column(s): {', '.join(missing)}")
@@ -249,15 +276,19 @@ def import_votes(store: Store, csv_path: str | Path, study: str | None = None) -
             select(Assignment).where(Assignment.study_id == info.id))}
         existing = {uid: (a_id, v_id) for uid, a_id, v_id in s.execute(
             select(Vote.uid, Vote.assignment_id, Vote.id).join(Assignment).where(Assignment.study_id == info.id))}
-    case_keys = {c.id: c.key for c in info.cases}
+    case_keys = {c.id: (c.key, c.file_sha256) for c in info.cases}
 
     problems: list[str] = []
     parsed: list[dict] = []
     seen: dict[str, int] = {}
+    now = datetime.now(UTC)
     for row, line in rows:
         try:
-            parsed.append(_check_row(row, info, readers, specs, by_position, assignments, case_keys,
-                                     CONFIDENCE_RANGE) | {"line": line})
+            checked = _check_row(row, info, readers, specs, by_position, assignments, case_keys, CONFIDENCE_RANGE)
+            import_rules.check_integers(checked)
+            import_rules.check_confidence(checked["confidence"], info.ask_confidence)
+            import_rules.check_times(checked["voted_at"], checked["displayed_at"], info.created_at, now)
+            parsed.append(checked | {"line": line})
         except ValueError as exc:
             problems.append(f"row {line}: {exc}")
             continue
@@ -274,6 +305,7 @@ def import_votes(store: Store, csv_path: str | Path, study: str | None = None) -
             problems.append(f"row {p['line']}: amends vote {ref}, which is neither in the file nor the database")
         elif ref and (file_uids[ref]["assignment"].id if ref in file_uids else existing[ref][0]) != p["assignment"].id:
             problems.append(f"row {p['line']}: amends vote {ref} of a different case")
+    problems += import_rules.first_vote_problems(parsed, {a_id for a_id, _ in existing.values()})
     if problems:
         shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
         error = StudyDefinitionError(csv_path, f"{len(problems)} bad row(s), nothing imported: {shown}")
@@ -281,6 +313,10 @@ def import_votes(store: Store, csv_path: str | Path, study: str | None = None) -
         raise error
 
     origin = f"import:{csv_path.name}"
+    try:
+        import_rules.check_origin(origin)
+    except ValueError as exc:
+        raise StudyDefinitionError(csv_path, f"{exc}; nothing imported") from None
     try:
         _insert_votes(store, parsed, {uid: v_id for uid, (_, v_id) in existing.items()}, origin, csv_path)
     except IntegrityError:
@@ -300,7 +336,8 @@ def _insert_votes(store: Store, parsed: list[dict], ids: dict[str, int], origin:
             for p in ready:
                 vote = Vote(uid=p["uid"], assignment_id=p["assignment"].id, candidate_id=p["candidate"].id,
                             pane_index=p["pane_index"], pane_order=p["assignment"].pane_order,
-                            confidence=p["confidence"], displayed_at=p["displayed_at"], voted_at=p["voted_at"],
+                            confidence=p["confidence"], rating=p["rating"], displayed_at=p["displayed_at"],
+                            voted_at=p["voted_at"],
                             decision_ms=p["decision_ms"], amends_id=ids.get(p["amends_uid"]),
                             origin=p["origin"] if p["origin"].startswith("import:") else origin)
                 s.add(vote)
@@ -313,12 +350,10 @@ def _check_row(row: dict, info: StudyInfo, readers: dict, specs: dict, by_positi
                case_keys: dict, confidence_range: tuple[int, int]) -> dict:
     """One vote row -> the values to insert; ValueError with the reason when it does not fit."""
     get = {k: (v or "").strip() for k, v in row.items() if k}
+    import_rules.check_lengths(get)
     if get["study"] != info.name:
         raise ValueError(f"vote of study {get['study']!r}, not {info.name!r}")
-    fp = get.get("study_fingerprint", "")
-    if fp and fp != info.fingerprint:
-        raise ValueError("study fingerprint differs: the other site's study has other cases, settings, seed "
-                         "or model weights")
+    import_rules.check_fingerprint(get, info.fingerprint)
     if not get["vote_uid"]:
         raise ValueError("no vote_uid")
     reader = readers.get(get["reader"])
@@ -328,9 +363,13 @@ def _check_row(row: dict, info: StudyInfo, readers: dict, specs: dict, by_positi
     assignment = assignments.get((reader.id, (seq or 0) - 1))
     if assignment is None:
         raise ValueError(f"reader {reader.name!r} has no query number {get['sequence']!r}")
-    if case_keys[assignment.case_id] != get["case"]:
-        raise ValueError(f"query {seq} of {reader.name!r} is case {case_keys[assignment.case_id]!r}, "
-                         f"not {get['case']!r}")
+    key, sha = case_keys[assignment.case_id]
+    if get.get("case_sha256"):  # sites may name a case differently; its image content is what must agree
+        if get["case_sha256"] != sha:
+            raise ValueError(f"query {seq} of {reader.name!r} shows an image with another content hash than "
+                             f"case {get['case']!r} of the file")
+    elif key != get["case"]:
+        raise ValueError(f"query {seq} of {reader.name!r} is case {key!r}, not {get['case']!r}")
     if get["qc_repeat"] not in ("yes", "no"):
         raise ValueError(f"qc_repeat flag must be yes or no, not {get['qc_repeat']!r}")
     if (get["qc_repeat"] == "yes") != (assignment.repeat_of_id is not None):
@@ -357,4 +396,18 @@ def _check_row(row: dict, info: StudyInfo, readers: dict, specs: dict, by_positi
         "displayed_at": _parse_time(get.get("displayed_at", ""), "displayed_at"), "voted_at": voted_at,
         "decision_ms": _opt_int(get.get("decision_ms", ""), "decision_ms", 0),
         "amends_uid": get.get("amends_vote_uid", ""), "origin": get.get("origin", ""),
+        "rating": _rating(get.get("rating", ""), info),
     }
+
+
+def _rating(text: str, info: StudyInfo) -> int | None:
+    """A diagnosis study's rating on its scale (required there); none for the preference kinds."""
+    if info.kind != "diagnosis":
+        if text:
+            raise ValueError("a rating in a preference study")
+        return None
+    lo, hi = RATING_SCALES[info.rating_scale or "5-point"]
+    value = _opt_int(text, "rating", lo, hi)
+    if value is None:
+        raise ValueError("no rating (a diagnosis study rates every image)")
+    return value

@@ -11,6 +11,7 @@ a study sees the output of the same models.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -81,6 +82,9 @@ class StudyInfo:
     cases: tuple[CaseInfo, ...]
     readers: tuple[ReaderInfo, ...]
     ask_confidence: bool = False  # readers rate their confidence (1-5) with every vote
+    rating_scale: str | None = None  # diagnosis studies: "5-point" or "0-100"
+    washout_days: float | None = None  # diagnosis studies: least days between a reader's sessions
+    presentation: str = "paper"  # core.study.presentation: "paper" (256 px) or "native"
 
     def reader(self, name: str) -> ReaderInfo:
         for r in self.readers:
@@ -120,6 +124,7 @@ class StudySummary:
     pane_labels: str
     candidate_names: tuple[str, ...]  # display names in column order, the original first
     reader_progress: tuple[ReaderProgress, ...]  # in reader order
+    presentation: str = "paper"  # core.study.presentation: "paper" (256 px) or "native"
 
 
 def _study_row(session: Session, study: str | int) -> Study:
@@ -139,11 +144,13 @@ def load_study(store: Store, study: str | int) -> StudyInfo:
         row = _study_row(s, study)
         return StudyInfo(
             row.id, row.name, row.kind, row.show_label, row.design, row.anchor_cases, row.qc_repeats, row.seed,
-            row.presentation_size, row.pane_labels, row.segmenter_sha256, row.fingerprint, row.created_at,
+            row.presentation_size, row.pane_labels, row.segmenter_sha256, row.fingerprint,
+            row.created_at,
             tuple(CandidateInfo(c.id, c.position, parse_candidate(c.spec), c.model_sha256) for c in row.candidates),
             tuple(CaseInfo(c.id, c.position, c.key, Path(c.path), c.file_sha256, c.label) for c in row.cases),
             tuple(ReaderInfo(r.id, r.position, r.name, r.seed) for r in row.readers),
-            ask_confidence=row.ask_confidence,
+            ask_confidence=row.ask_confidence, rating_scale=row.rating_scale, washout_days=row.washout_days,
+            presentation=row.presentation or "paper",
         )
 
 
@@ -175,7 +182,8 @@ def list_studies(store: Store) -> list[StudySummary]:
             st.name, st.kind, cases.get(st.id, 0), len(names.get(st.id, [])), len(readers.get(st.id, [])),
             queries.get(st.id, 0), votes.get(st.id, 0), st.created_at, id=st.id, design=st.design,
             anchor_cases=st.anchor_cases, qc_repeats=st.qc_repeats, seed=st.seed, show_label=st.show_label,
-            ask_confidence=st.ask_confidence, presentation_size=st.presentation_size, pane_labels=st.pane_labels,
+            ask_confidence=st.ask_confidence, presentation_size=st.presentation_size,
+            presentation=st.presentation or "paper", pane_labels=st.pane_labels,
             candidate_names=tuple(names.get(st.id, [])), reader_progress=tuple(readers.get(st.id, [])),
         ) for st in studies]
 
@@ -235,22 +243,28 @@ def pinned_sha256(model_id: str, what: str) -> str:
     return manifest.sha256 or sha256_of(path)
 
 
-def fingerprint(spec: StudySpec, model_shas: dict[str, str | None], segmenter_sha: str | None) -> str:
-    """A digest of everything that defines the study's plan, pictures and questions (not its name or paths).
+FINGERPRINT_VERSION = 2
+# Fields of the definition that never enter the fingerprint: the name is local, the cases and the
+# candidates enter by content (image hashes, pinned weights), not by how a site lists them.
+_NOT_FINGERPRINTED = frozenset({"name", "cases", "candidates"})
 
-    Two sites that create a study from the same files, settings, seed and weights get the
-    same fingerprint, which is how vote import knows the studies match.
+
+def fingerprint(spec: StudySpec, model_shas: dict[str, str | None], segmenter_sha: str | None) -> str:
+    """A digest of everything that defines the study's plan, pictures and questions, never names or paths.
+
+    Cases enter by image content hash (and label), in listing order (the plan depends on it);
+    every other field of the definition enters under its own name, so a field added to
+    ``StudySpec`` (e.g. a presentation choice) is covered without touching this function. Two
+    sites that list the same images, from any folders, with the same settings, seed and weights
+    get the same fingerprint, which is how vote import knows the studies match.
     """
+    settings = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in _NOT_FINGERPRINTED}
     payload = {
-        "kind": spec.kind, "design": spec.design, "anchor": spec.anchor_cases, "qc": spec.qc_repeats,
-        "seed": spec.seed, "show_label": spec.show_label, "size": spec.presentation_size,
-        "pane_labels": spec.pane_labels, "readers": spec.readers, "segmenter": segmenter_sha,
+        "version": FINGERPRINT_VERSION, "definition": settings, "segmenter": segmenter_sha,
         "candidates": [[c.spec, model_shas.get(c.spec)] for c in spec.candidates],
-        "cases": [[c.key, c.sha256, c.label] for c in spec.cases],
+        "cases": [[c.sha256, c.label] + ([c.tier] if c.tier else []) for c in spec.cases],
     }
-    if spec.ask_confidence:  # only when set, so that studies made before the setting keep their fingerprint
-        payload["ask_confidence"] = True
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def check_images(spec: StudySpec, progress: Progress | None = None) -> None:
@@ -282,15 +296,23 @@ def create_study(store: Store, spec: StudySpec, progress: Progress | None = None
             raise StudyDefinitionError(spec.name, f"a study with this name already exists in {store.display_url}")
     if verify_images:
         check_images(spec, progress)
-    plan = design.plan(len(spec.cases), len(spec.candidates), len(spec.readers), spec.design, spec.anchor_cases,
-                       spec.qc_repeats, spec.seed)
+    try:
+        if spec.kind == "diagnosis":
+            plan = design.plan_diagnosis(len(spec.cases), len(spec.candidates), len(spec.readers), spec.seed)
+        else:
+            plan = design.plan(len(spec.cases), len(spec.candidates), len(spec.readers), spec.design,
+                               spec.anchor_cases, spec.qc_repeats, spec.seed, [c.stratum for c in spec.cases])
+    except ValueError as exc:
+        raise StudyDefinitionError(spec.name, str(exc)) from None
     with store.write() as s:
         if s.scalar(select(Study.id).where(Study.name == spec.name)) is not None:
             raise StudyDefinitionError(spec.name, "a study with this name was just created by someone else")
         study = Study(name=spec.name, kind=spec.kind, show_label=spec.show_label, design=spec.design,
                       anchor_cases=spec.anchor_cases, qc_repeats=spec.qc_repeats, seed=spec.seed,
-                      presentation_size=spec.presentation_size, pane_labels=spec.pane_labels,
+                      presentation_size=spec.presentation_size, presentation=spec.presentation,
+                      pane_labels=spec.pane_labels,
                       ask_confidence=spec.ask_confidence, segmenter_sha256=segmenter_sha,
+                      rating_scale=spec.rating_scale, washout_days=spec.washout_days,
                       fingerprint=fingerprint(spec, model_shas, segmenter_sha), created_at=utcnow())
         s.add(study)
         cands = [Candidate(study=study, position=i, spec=c.spec, kind=c.kind, variant_id=c.variant_id,
@@ -307,7 +329,8 @@ def create_study(store: Store, spec: StudySpec, progress: Progress | None = None
             for seq, q in enumerate(queries):
                 row = Assignment(study_id=study.id, reader=reader, case_id=cases[q.case].id, seq=seq,
                                  pane_order=",".join(str(p) for p in q.panes), shared=q.shared,
-                                 repeat_of=rows[q.repeat_of] if q.repeat_of is not None else None)
+                                 repeat_of=rows[q.repeat_of] if q.repeat_of is not None else None,
+                                 session=q.session)
                 rows.append(row)
             s.add_all(rows)
         study_id = study.id

@@ -12,10 +12,14 @@ Where the reader is lives in the database too (``readers.last_seq``), written on
 so a reader who changes workstation on a shared study resumes where they were, not on the
 first unanswered case (that is only the fallback for a reader who never moved).
 
+A diagnosis study (MRMC ROC) shows one image per query and takes a disease rating instead
+(``rate``); its queries come in modality sessions, and a session opens only when the previous
+one is finished and the study's washout has passed since its last rating (``session_opens_at``).
+
 Typical GUI use::
 
     session = ReadingSession(store, "Table III", "MD I")   # resumes where the reader last was
-    view = session.current()                                # CaseView: panes in stored order
+    view = session.current()                                # QueryView: panes in stored order
     ...show view.panes...; session.mark_displayed()         # starts the decision timer
     session.vote("C", confidence=4); session.next()         # confidence required if the study asks
     # prefetch in a worker thread: session.panes_for(session.index + 1)
@@ -33,6 +37,7 @@ import numpy as np
 from sqlalchemy import select, update
 
 from core.errors import StudyStateError
+from core.study.definition import RATING_SCALES
 from core.study.design import pane_label
 from core.study.manage import CandidateInfo, CaseInfo, StudyInfo, load_study
 from core.study.render import Renderer, RenditionCache
@@ -48,7 +53,7 @@ class Pane:
 
 
 @dataclass(frozen=True)
-class CaseView:
+class QueryView:
     """What the reader sees for one query."""
 
     index: int  # 0-based place in this reader's list
@@ -57,6 +62,7 @@ class CaseView:
     panes: tuple[Pane, ...]
     chosen: str | None  # pane label of this reader's current (latest) vote here, if any
     confidence: int | None
+    rating: int | None = None  # diagnosis: this reader's current disease rating here
 
     @property
     def chosen_index(self) -> int | None:
@@ -78,6 +84,9 @@ class _Query:
     panes: tuple[CandidateInfo, ...]
     chosen: str | None = None
     confidence: int | None = None
+    session: int | None = None  # diagnosis: modality session
+    rating: int | None = None
+    voted_at: datetime | None = None
 
 
 class ReadingSession:
@@ -94,7 +103,7 @@ class ReadingSession:
             rows = s.scalars(select(Assignment).where(Assignment.reader_id == self._reader.id)
                              .order_by(Assignment.seq)).all()
             self._queries = [_Query(a.id, cases[a.case_id],
-                                    tuple(by_position[int(p)] for p in a.pane_order.split(",")))
+                                    tuple(by_position[int(p)] for p in a.pane_order.split(",")), session=a.session)
                              for a in rows]
         if not self._queries:
             raise StudyStateError(self._study.name, f"reader {reader!r} has no cases assigned")
@@ -127,7 +136,45 @@ class ReadingSession:
     def question(self) -> str:
         if self._study.kind == "segmentation":
             return "Which lung segmentation is the most accurate?"
+        if self.is_diagnosis:
+            lo, hi = self.rating_range
+            return (f"How likely is COVID-19 in this image? ({lo} = definitely not, {hi} = definitely)"
+                    if hi == 5 else f"How likely is COVID-19 in this image? (confidence {lo} to {hi})")
         return "Which image would you prefer for diagnosis?"
+
+    @property
+    def is_diagnosis(self) -> bool:
+        """One image per query, rated for disease (MRMC ROC study) rather than a choice between panes."""
+        return self._study.kind == "diagnosis"
+
+    @property
+    def rating_range(self) -> tuple[int, int]:
+        return RATING_SCALES[self._study.rating_scale or "5-point"]
+
+    def session_of(self, index: int) -> int | None:
+        return self._query(index).session
+
+    def session_opens_at(self, index: int) -> datetime | None:
+        """When query ``index``'s session opens (None: open now); StudyStateError while the previous
+        session is unfinished. Sessions other than the first open ``washout_days`` after the last
+        rating of the session before."""
+        session = self._query(index).session
+        if not session:
+            return None
+        before = [q for q in self._queries if q.session == session - 1]
+        if any(q.chosen is None for q in before):
+            raise StudyStateError(self._study.name, f"finish session {session} before starting session "
+                                                    f"{session + 1}")
+        last = max(q.voted_at for q in before if q.voted_at is not None)
+        opens = last + timedelta(days=self._study.washout_days or 0.0)
+        return opens if opens > utcnow() else None
+
+    def _require_open(self, index: int) -> None:
+        opens = self.session_opens_at(index)
+        if opens is not None:
+            raise StudyStateError(self._study.name, f"washout: session {self._query(index).session + 1} opens "
+                                                    f"{opens:%Y-%m-%d %H:%M} UTC ({self._study.washout_days:g} "
+                                                    "day(s) after the previous session)")
 
     @property
     def position(self) -> int:
@@ -171,17 +218,20 @@ class ReadingSession:
         labels = self.pane_labels()
         return tuple(Pane(labels[i], self._renderer.get(q.case, cand)) for i, cand in enumerate(q.panes))
 
-    def view(self, index: int) -> CaseView:
+    def view(self, index: int) -> QueryView:
+        """What query ``index`` shows; a diagnosis session still in its washout is refused."""
         q = self._query(index)
-        return CaseView(index, len(self._queries), q.case.label if self._study.show_label else None,
-                        self.panes_for(index), q.chosen, q.confidence)
+        if self.is_diagnosis:
+            self._require_open(index)
+        return QueryView(index, len(self._queries), q.case.label if self._study.show_label else None,
+                        self.panes_for(index), q.chosen, q.confidence, q.rating)
 
-    def current(self) -> CaseView:
+    def current(self) -> QueryView:
         return self.view(self.index)
 
     # ----------------------------------------------------------------- navigation
 
-    def go_to(self, index: int) -> CaseView:
+    def go_to(self, index: int) -> QueryView:
         """Move to query ``index`` (stored as the reader's position) and return what to show."""
         self._query(index)
         self.move_to(index)
@@ -204,10 +254,10 @@ class ReadingSession:
                           .values(last_seq=position, last_seen_at=utcnow()))
             self._position = position
 
-    def next(self) -> CaseView:
+    def next(self) -> QueryView:
         return self.go_to(min(self.index + 1, len(self._queries) - 1))
 
-    def previous(self) -> CaseView:
+    def previous(self) -> QueryView:
         return self.go_to(max(self.index - 1, 0))
 
     def mark_displayed(self) -> None:
@@ -241,8 +291,15 @@ class ReadingSession:
             raise StudyStateError(self._study.name, f"confidence must be a whole number from {lo} to {hi}")
         if elapsed_ms is not None and elapsed_ms < 0:
             raise StudyStateError(self._study.name, "elapsed time cannot be negative")
+        if self.is_diagnosis:
+            raise StudyStateError(self._study.name, "a diagnosis study takes a rating (rate), not a pane choice")
+        return self._record(self.index if index is None else index, pane_index, confidence, elapsed_ms, None)
+
+    def _record(self, index: int, pane_index: int, confidence: int | None, elapsed_ms: int | None,
+                rating: int | None) -> VoteReceipt:
+        """Commit one vote (or rating) on query ``index``; amends the latest one there."""
+        labels = self.pane_labels()
         with self._lock:
-            index = self.index if index is None else index
             q = self._query(index)
             shown = self._displayed if self._displayed and self._displayed[0] == index else None
             if elapsed_ms is None and shown:
@@ -260,11 +317,26 @@ class ReadingSession:
                                                        if elapsed_ms is not None else None)
                 vote = Vote(uid=uid, assignment_id=assignment.id, candidate_id=q.panes[pane_index].id,
                             pane_index=pane_index, pane_order=assignment.pane_order, confidence=confidence,
-                            displayed_at=displayed_at, voted_at=now, decision_ms=elapsed_ms,
+                            rating=rating, displayed_at=displayed_at, voted_at=now, decision_ms=elapsed_ms,
                             amends_id=previous.id if previous else None, origin="local")
                 s.add(vote)
-            q.chosen, q.confidence = labels[pane_index], confidence
+            q.chosen, q.confidence, q.rating, q.voted_at = labels[pane_index], confidence, rating, now
             return VoteReceipt(index, labels[pane_index], previous is not None, uid)
+
+    def rate(self, rating: int, *, index: int | None = None, elapsed_ms: int | None = None) -> VoteReceipt:
+        """Diagnosis studies: record the disease rating of the current (or ``index``) image, durably.
+
+        A later rating of the same query amends the earlier one, as votes do."""
+        if not self.is_diagnosis:
+            raise StudyStateError(self._study.name, "only a diagnosis study takes ratings; choose a pane instead")
+        lo, hi = self.rating_range
+        if isinstance(rating, bool) or not isinstance(rating, int) or not lo <= rating <= hi:
+            raise StudyStateError(self._study.name, f"the rating must be a whole number from {lo} to {hi}")
+        if elapsed_ms is not None and elapsed_ms < 0:
+            raise StudyStateError(self._study.name, "elapsed time cannot be negative")
+        index = self.index if index is None else index
+        self._require_open(index)
+        return self._record(index, 0, None, elapsed_ms, rating)
 
     # ----------------------------------------------------------------- internals
 
@@ -283,10 +355,10 @@ class ReadingSession:
         """Load this reader's latest vote per query, to resume where they left off."""
         labels = [pane_label(i, self._study.pane_labels) for i in range(len(self._study.candidates))]
         with self._store.read() as s:
-            rows = s.execute(select(Vote.assignment_id, Vote.pane_index, Vote.confidence)
+            rows = s.execute(select(Vote.assignment_id, Vote.pane_index, Vote.confidence, Vote.rating, Vote.voted_at)
                              .join(Assignment, Vote.assignment_id == Assignment.id)
                              .where(Assignment.reader_id == self._reader.id)
                              .order_by(Vote.voted_at, Vote.id)).all()
-        for assignment_id, pane_index, confidence in rows:  # later rows overwrite earlier ones
+        for assignment_id, pane_index, confidence, rating, voted_at in rows:  # later rows overwrite earlier ones
             q = self._queries[self._by_assignment[assignment_id]]
-            q.chosen, q.confidence = labels[pane_index], confidence
+            q.chosen, q.confidence, q.rating, q.voted_at = labels[pane_index], confidence, rating, voted_at

@@ -9,6 +9,9 @@ work at 256 x 256, so *every* candidate takes the same path:
     8-bit, full-range window  [--> lung mask on that picture, overlaid identically]
 
 so all panes of a case have the same matrix size, bit depth, window and resampling history.
+That is the "paper" presentation; a "native" study (``core.study.presentation``) replaces the
+upsampling step by guided upsampling of each candidate's change to the film's own pixels and
+the same area downsampling to the pane size, again for the original and every candidate alike.
 
 Renditions are cached as PNG files named by a sha256 key over everything that determines
 their pixels (input file hash, candidate spec, model hash, presentation settings,
@@ -21,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +40,7 @@ from core.errors import R2CError, StudyStateError
 from core.preprocess import MODEL_INPUT, to_square
 from core.study import images
 from core.study.manage import CandidateInfo, CaseInfo, StudyInfo, load_study
+from core.study.presentation import native_pane
 from core.study.store import Store
 
 if TYPE_CHECKING:
@@ -95,6 +101,8 @@ def rendition_key(study: StudyInfo, case: CaseInfo, candidate: CandidateInfo) ->
     }
     if study.kind == "segmentation":
         payload |= {"segmenter": study.segmenter_sha256, "opacity": OVERLAY_OPACITY}
+    if study.presentation != "paper":  # only then, so that paper studies keep their cached renditions
+        payload["presentation"] = study.presentation
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -133,6 +141,22 @@ class RenditionCache:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+    def put_case(self, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        """Write one case's renditions in a random order and give them one modification time.
+
+        Written in candidate order, the original came first in every case and file times told
+        which pane was which; now neither order nor times say anything. This protects against
+        casual inspection only (file sizes still differ by content): the database holds the
+        assignment, and the cache is not meant to be opened by readers.
+        """
+        items = list(items)
+        random.SystemRandom().shuffle(items)
+        for key, image in items:
+            self.put(key, image)
+        stamp = time.time_ns()
+        for key, _ in items:
+            os.utime(self.path(key), ns=(stamp, stamp))
 
 
 @dataclass
@@ -223,6 +247,7 @@ class Renderer:
         displays = [self._load(c) for c in cases]
         bases = [matched_input(d) for d in displays]
         made = 0
+        per_case: dict[int, list[tuple[str, np.ndarray]]] = {i: [] for i in range(len(cases))}
         for cand in candidates:
             idx = [i for i, c in enumerate(cases) if cand in todo[c.id]]
             if not idx:
@@ -233,16 +258,23 @@ class Renderer:
                                                                cand.spec.iterations, batch_size=self.batch_size)]
             else:
                 outs = [apply_candidate(bases[i], cand) for i in idx]
-            pictures = [to_presentation(o, displays[i].shape, self.study.presentation_size)
-                        for o, i in zip(outs, idx, strict=True)]
+            pictures = [self.pane(displays[i], bases[i], o) for o, i in zip(outs, idx, strict=True)]
             if self.study.kind == "segmentation":
                 pictures = self._overlay(pictures)
             for i, picture in zip(idx, pictures, strict=True):
-                self.cache.put(self.key(cases[i], cand), picture)
+                per_case[i].append((self.key(cases[i], cand), picture))
             made += len(idx)
             if progress:
                 progress(len(idx))
+        for items in per_case.values():  # all of a case's panes at once: random order, one time (blinding)
+            self.cache.put_case(items)
         return made
+
+    def pane(self, display: np.ndarray, base: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+        """A candidate's 256-px result -> its pane picture, by the study's presentation (same for every pane)."""
+        if self.study.presentation == "native":
+            return native_pane(display, base, candidate, self.study.presentation_size)
+        return to_presentation(candidate, display.shape, self.study.presentation_size)
 
     def _overlay(self, pictures: list[np.ndarray]) -> list[np.ndarray]:
         """Lung mask computed on each pane's own picture, drawn identically on all."""

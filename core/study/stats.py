@@ -15,8 +15,11 @@ Counting rules (the same for every number here):
 Libraries: Wilson intervals from statsmodels ``proportion_confint(method="wilson")``;
 chi-square goodness-of-fit against uniform from scipy (candidates: a test against chance;
 pane positions: a test of position bias); Fleiss' kappa from statsmodels on cases that
-several readers answered; Plackett-Luce top-1 worth from choix ``ilsr_top1`` with a small
-regularisation so that a never-chosen candidate still gets a finite worth.
+several readers answered. These pooled figures are the *descriptive* table (per-reader Wilson
+intervals); the inference that generalises to readers and cases (two-way bootstrap intervals,
+directional tests against chance, paired contrasts, per-reader position bias, a kappa interval)
+is in ``core.study.inference`` and is part of every ``StudyStats``. Plackett-Luce worth was
+dropped: with every query offering all candidates it equals the selection shares.
 """
 
 from __future__ import annotations
@@ -27,18 +30,17 @@ import warnings
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
-import choix
 import numpy as np
 from scipy.stats import chisquare
 from sqlalchemy import select
 from statsmodels.stats.inter_rater import fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
+from core.study.inference import AnalysisSettings, Inference, infer, kappa_interval
 from core.study.manage import load_study
 from core.study.store import Assignment, Store, Vote
 
 CONFIDENCE = 0.95
-PL_REGULARIZATION = 0.01
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class Agreement:
     kappa: float | None
     cases: int
     raters_per_case: int
+    ci_low: float | None = None  # case-bootstrap interval
+    ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,10 +124,16 @@ class StudyStats:
     position_bias: TestResult
     agreement: Agreement | None
     consistency: list[Consistency]
-    worth: list[float] | None  # Plackett-Luce top-1 worth per candidate, sums to 1
-    restored_share: Cell  # share of counted queries won by anything but the original
+    restored_share: Cell  # share of counted queries won by anything but the original (pooled, descriptive)
     notes: list[str] = field(default_factory=list)
     confidence: list[ConfidenceRow] = field(default_factory=list)  # per reader, then Overall; empty if unrated
+    inference: Inference | None = None  # readers and cases random; None without votes
+    settings: AnalysisSettings = field(default_factory=AnalysisSettings)
+
+    @property
+    def chance_level(self) -> float:
+        """Share each candidate would get if readers chose at random among the panes (1/k)."""
+        return 1 / len(self.candidates)
 
     @property
     def overall(self) -> Row:
@@ -132,6 +142,8 @@ class StudyStats:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["consistency"] = [asdict(c) | {"rate": c.rate} for c in self.consistency]
+        out["chance_level"] = self.chance_level
+        out["restored_chance_level"] = 1 - self.chance_level
         return out
 
 
@@ -150,8 +162,17 @@ def goodness_of_fit(counts: list[int]) -> TestResult:
     return TestResult(float(result.statistic), float(result.pvalue), len(counts) - 1, counts)
 
 
-def agreement(votes: list[CountedVote], n_candidates: int) -> Agreement | None:
-    """Fleiss' kappa over cases answered by several readers (the most common number of readers)."""
+def _kappa(table: np.ndarray) -> float | None:
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kappa = float(fleiss_kappa(table, method="fleiss"))
+    return kappa if math.isfinite(kappa) else None
+
+
+def agreement(votes: list[CountedVote], n_candidates: int, settings: AnalysisSettings | None = None
+              ) -> Agreement | None:
+    """Fleiss' kappa over cases answered by several readers (the most common number of readers),
+    with a case-bootstrap interval when ``settings`` is given."""
     by_case: dict[str, list[int]] = defaultdict(list)
     for v in votes:
         by_case[v.case].append(v.candidate)
@@ -164,20 +185,9 @@ def agreement(votes: list[CountedVote], n_candidates: int) -> Agreement | None:
     for choices in shared.values():
         if len(choices) == k:
             table = np.vstack([table, np.bincount(choices, minlength=n_candidates)])
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        kappa = float(fleiss_kappa(table, method="fleiss"))
-    return Agreement(kappa if math.isfinite(kappa) else None, int(table.shape[0]), k)
-
-
-def plackett_luce_worth(votes: list[CountedVote], n_candidates: int) -> list[float] | None:
-    """Top-1 Plackett-Luce worth (choix I-LSR); each query: the winner beat all other panes."""
-    if not votes:
-        return None
-    data = [(v.candidate, tuple(c for c in range(n_candidates) if c != v.candidate)) for v in votes]
-    params = choix.ilsr_top1(n_candidates, data, alpha=PL_REGULARIZATION)
-    worth = np.exp(params - np.max(params))
-    return [float(w) for w in worth / worth.sum()]
+    kappa = _kappa(table)
+    ci = kappa_interval(table, settings) if settings is not None and kappa is not None else None
+    return Agreement(kappa, int(table.shape[0]), k, *(ci or (None, None)))
 
 
 def confidence_rows(readers: list[str], counted: list[CountedVote], n_candidates: int) -> list[ConfidenceRow]:
@@ -195,8 +205,9 @@ def confidence_rows(readers: list[str], counted: list[CountedVote], n_candidates
 
 
 def compute_stats(study: str, kind: str, candidates: list[str], specs: list[str], readers: list[str],
-                  votes: list[CountedVote]) -> StudyStats:
+                  votes: list[CountedVote], settings: AnalysisSettings | None = None) -> StudyStats:
     """All statistics from the latest vote of every query (QC repeats included, used as documented)."""
+    settings = settings or AnalysisSettings()
     n_cand = len(candidates)
     counted = [v for v in votes if v.repeat_of is None]
     rows = []
@@ -219,9 +230,9 @@ def compute_stats(study: str, kind: str, candidates: list[str], specs: list[str]
     return StudyStats(
         study, kind, candidates, specs, rows, chance,
         goodness_of_fit([int(c) for c in np.bincount([v.pane_index for v in counted], minlength=n_cand)]),
-        agreement(counted, n_cand), consistency, plackett_luce_worth(counted, n_cand),
+        agreement(counted, n_cand, settings), consistency,
         wilson(sum(c.count for c in overall.cells[1:]), overall.n), notes,
-        confidence_rows(readers, counted, n_cand),
+        confidence_rows(readers, counted, n_cand), infer(counted, candidates, settings), settings,
     )
 
 
@@ -244,69 +255,8 @@ def latest_votes(store: Store, study: str | int) -> list[CountedVote]:
     return list(latest.values())
 
 
-def study_stats(store: Store, study: str | int) -> StudyStats:
+def study_stats(store: Store, study: str | int, settings: AnalysisSettings | None = None) -> StudyStats:
     info = load_study(store, study)
     return compute_stats(info.name, info.kind, [c.display_name for c in info.candidates],
                          [c.spec.spec for c in info.candidates], [r.name for r in info.readers],
-                         latest_votes(store, info.id))
-
-
-# --------------------------------------------------------------------------- the paper's table
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
-
-
-def table_markdown(stats: StudyStats) -> str:
-    """The paper's layout: rows per reader and Overall, columns Original then each variant."""
-    head = "| Reader | n | " + " | ".join(stats.candidates) + " |"
-    sep = "|---|---:|" + "---:|" * len(stats.candidates)
-    lines = [head, sep]
-    for row in stats.rows:
-        cells = [f"{_pct(c.ratio)} ({c.count}; {_pct(c.ci_low)}–{_pct(c.ci_high)})" if c.n else "–"
-                 for c in row.cells]
-        name = f"**{row.reader}**" if row.reader == "Overall" else row.reader
-        lines.append(f"| {name} | {row.n} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append("Cells: selection ratio (count; 95% Wilson interval). Only each reader's latest vote per case "
-                 "counts; hidden QC repeats are excluded.")
-    return "\n".join(lines) + "\n"
-
-
-def summary_text(stats: StudyStats) -> str:
-    """A short plain-text report for the command line."""
-    out = [f"Study {stats.study!r} ({stats.kind}): {stats.overall.n} counted queries", "",
-           table_markdown(stats)]
-    if stats.overall.n:
-        share = stats.restored_share
-        out.append(f"Chosen over the original: {_pct(share.ratio)} ({share.count}/{share.n}; 95% CI "
-                   f"{_pct(share.ci_low)}–{_pct(share.ci_high)})")
-        out.append(f"Against chance (chi-square, {stats.chance.dof} df): p = {stats.chance.p_value:.3g}")
-        out.append(f"Pane-position bias (chi-square, {stats.position_bias.dof} df): "
-                   f"p = {stats.position_bias.p_value:.3g}; votes by position {stats.position_bias.counts}")
-    if stats.agreement:
-        kappa = "undefined (no variation)" if stats.agreement.kappa is None else f"{stats.agreement.kappa:.3f}"
-        out.append(f"Fleiss' kappa: {kappa} on {stats.agreement.cases} cases with "
-                   f"{stats.agreement.raters_per_case} readers each")
-    if stats.worth:
-        ranked = sorted(zip(stats.candidates, stats.worth, strict=True), key=lambda t: -t[1])
-        out.append("Plackett-Luce worth: " + ", ".join(f"{n} {w:.3f}" for n, w in ranked))
-    for c in stats.consistency:
-        if c.pairs:
-            out.append(f"QC consistency {c.reader}: {c.agreeing}/{c.pairs} repeats answered alike")
-    out += [f"Mean confidence {line}" for line in confidence_lines(stats)]
-    out += [f"Note: {n}" for n in stats.notes]
-    return "\n".join(out)
-
-
-def confidence_lines(stats: StudyStats) -> list[str]:
-    """One line per reader and Overall: "MD I: 3.8 (n=12; Original 3.0, CLAHE 4.1, ...)"."""
-    out = []
-    for row in stats.confidence:
-        if row.mean is None:
-            continue
-        parts = [f"{name} {mean:.1f}" for name, mean in zip(stats.candidates, row.by_candidate, strict=True)
-                 if mean is not None]
-        out.append(f"{row.reader}: {row.mean:.2f} (n={row.n}; {', '.join(parts)})")
-    return out
+                         latest_votes(store, info.id), settings)

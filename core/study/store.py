@@ -12,12 +12,21 @@ PostgreSQL server (multi-site studies), chosen by the URL. Durability is the poi
 
 The variant identity of every pane (``Assignment.pane_order`` and ``Vote.candidate``) lives
 here and only here; nothing a reader is shown carries it.
+
+A database is checked, not trusted: opening runs SQLite's ``quick_check`` (a server gets a
+round trip), every SQLAlchemy error leaving ``read()``/``write()`` becomes a
+:class:`StudyStateError` naming the database (constraint violations stay
+``IntegrityError`` for the caller to explain), and once damage is seen nothing more is
+written. ``backup_database`` copies a SQLite study with SQLite's online backup API, which
+is consistent while readers vote (WAL) and is how a damaged study is recovered (README).
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +36,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -38,12 +48,15 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from core.errors import StudyStateError
 
 APP_NAME = "r2c-review"
+RECOVERY_HINT = ("restore it from a backup ('r2c-review study backup'; see README, "
+                 "'Recovering a damaged study database')")
+_DAMAGE_WORDS = ("malformed", "corrupt", "disk image", "integrity")  # not "not a database": a wrong file
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52324352  # arbitrary advisory-lock id ("R2CR")
 
@@ -90,10 +103,16 @@ class Study(Base):
     anchor_cases: Mapped[int] = mapped_column(Integer, default=0)
     qc_repeats: Mapped[int] = mapped_column(Integer, default=0)
     seed: Mapped[int] = mapped_column(BigInteger)
-    presentation_size: Mapped[int] = mapped_column(Integer)
+    presentation_size: Mapped[int] = mapped_column(Integer)  # pane size in px (long side)
     pane_labels: Mapped[str] = mapped_column(String(10))  # letters | numbers
     # Readers rate their confidence (1-5) with every vote (migration 0002; older studies: no).
     ask_confidence: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Diagnosis (MRMC) studies (migration 0003): "5-point" or "0-100", and the least days between a
+    # reader's modality sessions. NULL for the preference kinds.
+    rating_scale: Mapped[str | None] = mapped_column(String(10))
+    washout_days: Mapped[float | None] = mapped_column(Float)
+    # core.study.presentation: "paper" or "native" (migration 0003; NULL in older rows means "paper").
+    presentation: Mapped[str | None] = mapped_column(String(10))
     segmenter_sha256: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -168,6 +187,7 @@ class Assignment(Base):
     pane_order: Mapped[str] = mapped_column(String(200))  # candidate positions in pane order, "2,0,3,1"
     shared: Mapped[bool] = mapped_column(Boolean)  # the design gives this case to several readers
     repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"))  # hidden QC repeat
+    session: Mapped[int | None] = mapped_column(Integer)  # diagnosis: modality session, 0-based (0003)
 
     reader: Mapped[Reader] = relationship()
     case: Mapped[Case] = relationship()
@@ -186,6 +206,7 @@ class Vote(Base):
     pane_index: Mapped[int] = mapped_column(Integer)  # 0-based pane position chosen
     pane_order: Mapped[str] = mapped_column(String(200))  # permutation shown, stored with the vote
     confidence: Mapped[int | None] = mapped_column(Integer)
+    rating: Mapped[int | None] = mapped_column(Integer)  # diagnosis: disease rating on the study's scale (0003)
     displayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decision_ms: Mapped[int | None] = mapped_column(Integer)
@@ -253,6 +274,16 @@ class Store:
         self.engine = engine
         self.cache_dir = cache_dir
         self._write_engine = engine.execution_options(r2c_write=True)
+        self.damaged: str | None = None  # why the database is no longer written to, once damage was seen
+
+    def database_error(self, exc: SQLAlchemyError) -> StudyStateError:
+        """The user-facing form of a database error; remembers damage so that nothing more is written."""
+        reason = _error_reason(exc)
+        if any(word in reason.lower() for word in _DAMAGE_WORDS):
+            self.damaged = reason
+            return StudyStateError(self.display_url, f"the study database is damaged ({reason}); nothing more is "
+                                                     f"written to it: {RECOVERY_HINT}")
+        return StudyStateError(self.display_url, f"database error ({reason})")
 
     @property
     def is_sqlite(self) -> bool:
@@ -270,13 +301,28 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise self.database_error(exc) from None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        if self.damaged:
+            raise StudyStateError(self.display_url, f"the study database is damaged ({self.damaged}); nothing more "
+                                                    f"is written to it: {RECOVERY_HINT}")
+        try:
+            with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except IntegrityError as exc:
+            if "unique" not in str(exc.orig).lower() and "foreign key" not in str(exc.orig).lower():
+                raise self.database_error(exc) from None
+            raise
+        except SQLAlchemyError as exc:
+            raise self.database_error(exc) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -313,6 +359,7 @@ def open_store(database: str | Path | None = None, cache_dir: str | Path | None 
         raise StudyStateError(database, f"cannot use this database URL ({exc})") from None
     store = Store(url, engine, Path(cache_dir) if cache_dir else default_cache_dir(url))
     try:
+        check_database(store)
         if migrate:
             upgrade(store)
         else:
@@ -320,9 +367,34 @@ def open_store(database: str | Path | None = None, cache_dir: str | Path | None 
                 pass
     except DBAPIError as exc:
         engine.dispose()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        reason = _error_reason(exc)
+        if any(word in reason.lower() for word in _DAMAGE_WORDS):
+            raise StudyStateError(store.display_url, f"the study database is damaged ({reason}); it was not "
+                                                     f"opened: {RECOVERY_HINT}") from None
         raise StudyStateError(store.display_url, f"cannot open the study database ({reason})") from None
+    except StudyStateError:
+        engine.dispose()
+        raise
     return store
+
+
+def _error_reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_database(store: Store) -> None:
+    """Refuse a damaged SQLite file (``PRAGMA quick_check``) or an unreachable server, before any write."""
+    with store.engine.connect() as conn:
+        if not store.is_sqlite:
+            conn.execute(text("SELECT 1"))
+            return
+        rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check(5)")]
+    if rows != ["ok"]:
+        store.damaged = "; ".join(rows)[:300]
+        raise StudyStateError(store.display_url, f"the study database is damaged (SQLite quick check: "
+                                                 f"{store.damaged}); it was not opened: {RECOVERY_HINT}")
 
 
 def upgrade(store: Store) -> None:
@@ -356,6 +428,44 @@ def integrity_check(store: Store) -> str:
     """SQLite's ``PRAGMA integrity_check`` result ("ok" when sound); "ok" on other backends."""
     if not store.is_sqlite:
         return "ok"
-    with store.engine.connect() as conn:
-        return str(conn.exec_driver_sql("PRAGMA integrity_check").scalar())
+    try:
+        with store.engine.connect() as conn:
+            return "; ".join(str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check(20)"))
+    except DBAPIError as exc:
+        return _error_reason(exc)
+
+
+def backup_database(store: Store, destination: str | Path) -> Path:
+    """Copy a SQLite study database with SQLite's online backup API; returns the copy's path.
+
+    The copy is a consistent snapshot even while readers vote (it reads one WAL snapshot),
+    is checked with ``integrity_check`` before it replaces anything, and is written beside its
+    target first so that a crash never leaves half a backup under the final name.
+    """
+    source = store.sqlite_file
+    if source is None:
+        raise StudyStateError(store.display_url, "'study backup' copies SQLite files; back up a PostgreSQL "
+                                                 "server with its own tools (pg_dump)")
+    target = Path(destination).expanduser()
+    if target.is_dir():
+        target = target / f"{source.stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}{source.suffix or '.db'}"
+    if target.resolve() == source.resolve():
+        raise StudyStateError(target, "the backup cannot overwrite the database it copies")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with closing(sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)) as src, \
+                closing(sqlite3.connect(tmp)) as dst:
+            src.backup(dst)
+        with closing(sqlite3.connect(tmp)) as check:
+            result = "; ".join(str(r[0]) for r in check.execute("PRAGMA integrity_check(20)"))
+        if result != "ok":
+            raise StudyStateError(source, f"the database is damaged ({result}), so a backup of it would be too; "
+                                          "keep your earlier backups")
+        os.replace(tmp, target)
+    except sqlite3.Error as exc:
+        raise StudyStateError(source, f"backup failed ({exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 

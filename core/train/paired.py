@@ -50,6 +50,7 @@ from core.models import (
     file_state,
     wrap_output,
 )
+from core.models.residual import STATS_POOL
 from core.models.upsampling import balance_model
 from core.train import distributed
 from core.train.checkpoint import load_latest_checked, load_optimizer, optimizer_tensors, save_checkpoint
@@ -78,6 +79,10 @@ class PairedConfig:
     restore_weight: float = 1.0
     identity_weight: float = 1.0
     stability_weight: float = 0.5
+    # L1 on the high-pass part (image minus its 7x7 local mean) of restored vs clean patches. The plain
+    # L1 is dominated by what tone errors leave, whose sign is constant over a neighbourhood, so it
+    # carries almost no signal for noise and blur: the first bundled nets did not denoise at all.
+    detail_weight: float = 1.0
     cls_weight: float = 0.05
     feature_match_weight: float = 0.05  # Task-GAN only
     task_clean_weight: float = 0.05  # Task-GAN only
@@ -103,6 +108,8 @@ class PairedData:
 
     def __post_init__(self) -> None:
         self._stats: dict[int, torch.Tensor] = {}
+        # how a whole film's tone statistics are read: the trainer sets its tone curve's own reader
+        self.statistics: Callable[[torch.Tensor], torch.Tensor] = ToneCurve.statistics
         if not self.targets:
             raise TrainingError(None, "paired training needs at least one clean film")
         if not self.labeled:
@@ -111,8 +118,11 @@ class PairedData:
     def stats(self, index: int) -> torch.Tensor:
         """Whole-film tone statistics of target ``index`` (cached: the clean films never change)."""
         if index not in self._stats:
-            self._stats[index] = ToneCurve.statistics(_to_tensor([self.targets[index]]))[0]
+            self._stats[index] = self.statistics(_to_tensor([self.targets[index]]))[0]
         return self._stats[index]
+
+    def forget_statistics(self) -> None:
+        self._stats.clear()
 
 
 def _crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -132,6 +142,12 @@ def _crop_pair(a: np.ndarray, b: np.ndarray, size: int, rng: np.random.Generator
         p = img[y : y + size, x : x + size]
         out.append(np.ascontiguousarray(p[:, ::-1] if flip else p))
     return out[0], out[1]
+
+
+def high_pass(x: torch.Tensor, size: int = 7) -> torch.Tensor:
+    """``x`` minus its ``size`` x ``size`` local mean (reflected borders): fine detail and noise only."""
+    pad = size // 2
+    return x - F.avg_pool2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), size, stride=1)
 
 
 def _to_tensor(batch: list[np.ndarray]) -> torch.Tensor:
@@ -192,7 +208,7 @@ class PairDiscriminator(nn.Module):
 class PairedTrainer:
     """Owns the generator (and, for Task-GAN, the discriminator); trains and checkpoints."""
 
-    LOSS_NAMES = ("total", "restore", "identity", "stability", "cls", "feature_match", "task_clean", "d")
+    LOSS_NAMES = ("total", "restore", "detail", "identity", "stability", "cls", "feature_match", "task_clean", "d")
 
     def __init__(self, config: PairedConfig, data: PairedData, run_dir: Path, device: torch.device) -> None:
         check_arch(config.arch, config.q)
@@ -206,6 +222,7 @@ class PairedTrainer:
             self.G.zero_output()
         if config.balance_upsampling:
             balance_model(self.net)
+        self._current_statistics()
         self.amp = use_amp(device) if config.amp is None else config.amp
         self.G.to(device)
         self.task_gan = config.arch == "task-unet"
@@ -236,6 +253,16 @@ class PairedTrainer:
         if isinstance(self.G, ResidualRestorer) and manifest.output_mode != "residual":
             self.G.zero_output()
 
+    def _current_statistics(self) -> None:
+        """The data pipeline reads films with today's statistics; a curve started from an older file
+        (pixel quantiles) is retrained to read them the same way."""
+        if isinstance(self.G, ResidualRestorer):
+            self.G.tone.stats_pool.fill_(STATS_POOL)
+            self.data.statistics = self.G.tone.film_statistics  # whatever kind of curve the start file had
+        else:
+            self.data.statistics = ToneCurve.statistics
+        self.data.forget_statistics()
+
     # ----- schedule -------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
         decay_start = int(0.75 * self.config.steps)
@@ -257,7 +284,7 @@ class PairedTrainer:
             clean.append(c)
             degraded.append(d)
             clean_stats.append(data.stats(i))
-            deg_stats.append(ToneCurve.statistics(_to_tensor([bad]))[0])
+            deg_stats.append(data.statistics(_to_tensor([bad]))[0])
         ident, ident_stats = [], []
         for _ in range(cfg.identity_patches):
             i = int(rng.integers(n_t))
@@ -316,7 +343,8 @@ class PairedTrainer:
                 b.get("film_in"), b.get("film_clean"))
             out = out.float()
             restored, ident_out = out[:n], out[n:]
-            parts: dict[str, torch.Tensor] = {"restore": F.l1_loss(restored, b["clean"])}
+            parts: dict[str, torch.Tensor] = {"restore": F.l1_loss(restored, b["clean"]),
+                                              "detail": F.l1_loss(high_pass(restored), high_pass(b["clean"]))}
             zero = restored.new_zeros(())
             parts["identity"] = F.l1_loss(ident_out, b["identity"]) if ident_out.numel() else zero
             parts["stability"] = F.l1_loss(second.float(), b["clean"][::stride]) if stride else zero
@@ -330,7 +358,8 @@ class PairedTrainer:
                                                      torch.cat([b["degraded"], restored], dim=1))
                 parts["feature_match"] = sum(F.l1_loss(f.float(), r.detach().float())
                                              for f, r in zip(fake_feats[:-1], real_feats[:-1], strict=True))
-        total = (cfg.restore_weight * parts["restore"] + cfg.identity_weight * parts["identity"]
+        total = (cfg.restore_weight * parts["restore"] + cfg.detail_weight * parts["detail"]
+                 + cfg.identity_weight * parts["identity"]
                  + cfg.stability_weight * parts["stability"] + cfg.cls_weight * parts["cls"]
                  + cfg.feature_match_weight * parts["feature_match"] + cfg.task_clean_weight * parts["task_clean"])
         self.opt_G.zero_grad(set_to_none=True)
@@ -381,6 +410,7 @@ class PairedTrainer:
         self.step = int(state["step"])
         if self.config.balance_upsampling:
             balance_model(self.net)  # a checkpoint from before the projection was introduced
+        self._current_statistics()
         log.info("resumed %s at step %d", path, self.step)
         return True
 

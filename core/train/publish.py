@@ -118,7 +118,9 @@ def graft_tone_curve(state: dict[str, torch.Tensor], tone_run: Path, manifest: A
                                          "sha256": sha256_of(path), "steps": record.get("steps"),
                                          "films": record.get("films")}
     kept = {k: v for k, v in state.items() if not k.startswith(TONE_PREFIX)}
-    return kept | {TONE_PREFIX + k: v for k, v in load_file(str(path)).items()}
+    from core.models.residual import ToneCurve
+
+    return kept | {TONE_PREFIX + k: v for k, v in ToneCurve.upgrade_state(load_file(str(path))).items()}
 
 
 def training_time(run: Path) -> dict[str, float]:
@@ -161,7 +163,8 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
             log.warning("no trained model for %s in %s; skipped", vid, src.parent)
             continue
         state, manifest = load_state(src)
-        manifest.provenance["training_time"] = training_time(runs / vid)
+        # a model re-published without a new run (e.g. only given the new tone curve) keeps its record
+        manifest.provenance["training_time"] = training_time(runs / vid) or manifest.provenance.get("training_time", {})
         if manifest.output_mode == "residual" and (runs / TONE_RUN / "model" / TONE_FILE).is_file():
             state = graft_tone_curve(state, runs / TONE_RUN, manifest)
         init = manifest.provenance.get("config", {}).get("init_from")

@@ -166,9 +166,13 @@ recipe instead:
 1. **Paired warm start** (`core/train/paired.py`). Clean films are degraded on the fly with a blind
    blend of 2-4 artifacts (spatially varying noise, random blur kernels, under/over-exposure, low
    contrast, saturation, JPEG; `core/degrade.py`), and the poor -> high generator learns to undo it:
-   L1 to the clean patch (x1), identity L1 on clean patches (x1), a stability L1 that a second pass
+   L1 to the clean patch (x1), L1 between the high-pass parts (patch minus its 7x7 local mean) of
+   restored and clean patch (x1), identity L1 on clean patches (x1), a stability L1 that a second pass
    over the (detached) first result stays at the clean patch (x0.5), and the class head's
-   cross-entropy on whole films against the case label (x0.05). Random 128-px patches of films
+   cross-entropy on whole films against the case label (x0.05). The high-pass term came with the
+   second retraining: with the plain L1 alone the first bundled nets learnt no denoising at all
+   (noise at sigma 0.04 came back 0.2 dB *worse*), because what tone errors leave has one sign over a
+   whole neighbourhood and drowns the sign of the noise in the L1 gradient. Random 128-px patches of films
    loaded at 286 px (four degraded + one clean per step; a whole 256-px film for the class head
    every second step), Adam (beta1 0.5) at 3e-4, constant then linearly to zero over the last
    quarter of the planned steps, bfloat16 autocast on this CPU (AVX512-BF16). The R2C-GAN variants
@@ -185,7 +189,11 @@ recipe instead:
    held-out films an oracle curve of this form recovers 11-17 dB of what exposure and contrast
    damage cost, which no local correction can. Both parts start at the identity (zeroed last
    layers). The curve reads only film statistics, so it is fitted once on whole films, degraded
-   and clean (`train --recipe tone`: the same films, 16 a step, compared at 64 px), and `publish`
+   and clean (`train --recipe tone`: the same films, 16 a step, compared at 64 px; the labelled
+   folder's films drawn half the time although NIH films are 8 times as many; each clean film given a
+   mild random tone rendering half the time, so that the curve learns to undo damage rather than to
+   pull every film to the training sources' typical histogram; quantiles read off the film averaged
+   over 4x4 pixels, so that noise and blur do not pass for exposure errors), and `publish`
    gives that curve to every variant in place of the one each generator run learnt alongside its
    patches (which saw far fewer films); the manifest records it (`provenance.tone_curve`).
    Manifests say `output_mode: residual`; imported authors' checkpoints keep `absolute`.

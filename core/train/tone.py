@@ -35,32 +35,55 @@ class ToneConfig:
     lr: float = 1e-3
     identity_weight: float = 1.0
     seed: int = 0
+    own_share: float = 0.5  # share of draws from the labelled folder's films (see run_tone_fitting)
+    jitter: float = 0.5  # probability of a natural tone variation of the clean film (target and input)
+    thumb: int = 0  # side of the film thumbnail the curve reads besides the quantiles (ToneCurve)
 
 
-def _prepare(film: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """(statistics at STATS_SIZE, LOSS_SIZE image in [-1, 1]) of a display film."""
+def natural_variation(film: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A mild, plausible tone change of a good film (another detector or processing curve).
+
+    Applied to the clean film *before* it is degraded and used as the target: the curve then sees
+    good films with many tone renderings and learns to undo the degradation, not to pull every film
+    towards the typical histogram of the training sources (which damaged good films of other sources).
+    """
+    gamma = float(np.exp(rng.uniform(-0.3, 0.3)))
+    out = np.power(np.clip(film, 0.0, 1.0), gamma)
+    level = float(out.mean())
+    out = level + (out - level) * rng.uniform(0.85, 1.15) + rng.uniform(-0.05, 0.05)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _prepare(film: np.ndarray, curve: ToneCurve) -> tuple[torch.Tensor, torch.Tensor]:
+    """(statistics at STATS_SIZE as ``curve`` reads them, LOSS_SIZE image in [-1, 1]) of a display film."""
     big = to_square(film, STATS_SIZE)
     x = torch.from_numpy(big)[None, None] * 2 - 1
     small = cv2.resize(big, (LOSS_SIZE, LOSS_SIZE), interpolation=cv2.INTER_AREA)
-    return ToneCurve.statistics(x)[0], torch.from_numpy(small)[None] * 2 - 1
+    return curve.film_statistics(x)[0], torch.from_numpy(small)[None] * 2 - 1
 
 
 def fit_tone_curve(films: list[np.ndarray], config: ToneConfig, curve: ToneCurve | None = None,
-                   progress: bool = True) -> tuple[ToneCurve, list[float]]:
-    """Fit (or continue fitting) a tone curve on clean ``films``; returns it and the loss per 100 steps."""
+                   progress: bool = True, weights: list[float] | None = None) -> tuple[ToneCurve, list[float]]:
+    """Fit (or continue fitting) a tone curve on clean ``films``; returns it and the loss per 100 steps.
+
+    ``weights``: relative draw probability of each film (default: uniform).
+    """
     from tqdm import tqdm
 
-    curve = curve or ToneCurve()
+    curve = curve or ToneCurve(thumb=config.thumb)
     opt = torch.optim.Adam(curve.parameters(), lr=config.lr)
-    clean = [_prepare(f) for f in films]
+    squares = [to_square(f, STATS_SIZE) for f in films]
+    prob = None if weights is None else np.asarray(weights, np.float64) / float(np.sum(weights))
     history, window = [], []
     for step in tqdm(range(config.steps), desc="tone curve", disable=not progress, unit="step"):
         rng = np.random.default_rng([config.seed, step, 0x70E])
-        idx = rng.integers(len(films), size=config.batch)
-        bad = [_prepare(degrade(to_square(films[i], STATS_SIZE), rng).image) for i in idx]
-        stats = torch.stack([b[0] for b in bad] + [clean[i][0] for i in idx])
-        inputs = torch.stack([b[1] for b in bad] + [clean[i][1] for i in idx])
-        targets = torch.stack([clean[i][1] for i in idx] * 2)
+        idx = rng.choice(len(films), size=config.batch, p=prob)
+        good = [natural_variation(squares[i], rng) if rng.random() < config.jitter else squares[i] for i in idx]
+        bad = [_prepare(degrade(g, rng).image, curve) for g in good]
+        clean = [_prepare(g, curve) for g in good]
+        stats = torch.stack([b[0] for b in bad] + [c[0] for c in clean])
+        inputs = torch.stack([b[1] for b in bad] + [c[1] for c in clean])
+        targets = torch.stack([c[1] for c in clean] * 2)
         lr = config.lr * min(1.0, 2.0 * (1.0 - step / config.steps))  # constant, then linear to 0
         for group in opt.param_groups:
             group["lr"] = lr
@@ -70,7 +93,7 @@ def fit_tone_curve(films: list[np.ndarray], config: ToneConfig, curve: ToneCurve
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        window.append(float(loss))
+        window.append(float(loss.detach()))
         if len(window) == 100:
             history.append(float(np.mean(window)))
             window = []
@@ -96,17 +119,28 @@ def run_tone_fitting(data_dir, extra, run_dir, config: ToneConfig, test_fraction
     run_dir = Path(run_dir)
     out = run_dir / "model" / TONE_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
-    data, _ = build_paired_data(run_dir, Path(data_dir), [Path(e) for e in extra],
-                                PairedConfig(arch="convolutional-light", seed=0), test_fraction)
-    films = list({id(f): f for f in data.targets}.values())  # the own films are repeated by reference
-    curve = ToneCurve()
+    data, info = build_paired_data(run_dir, Path(data_dir), [Path(e) for e in extra],
+                                   PairedConfig(arch="convolutional-light", seed=0), test_fraction)
+    n_own = info["summary"]["own_targets"]  # data.targets: the own films (repeated by reference), then extra
+    films = data.targets[:n_own] + data.targets[n_own * info["summary"]["own_repeat"]:]
+    # The labelled folder's many sources weigh ``own_share`` of the draws, as in the paired runs: with
+    # uniform draws the curve saw ~90 % NIH films and damaged good films of other sources.
+    n_extra = len(films) - n_own
+    share = config.own_share if n_extra else 1.0
+    weights = [share / max(n_own, 1)] * n_own + [(1.0 - share) / max(n_extra, 1)] * n_extra
+    curve = ToneCurve(thumb=config.thumb)
     done = 0
     if out.is_file():
-        curve.load_state_dict(load_file(str(out)))
+        state = ToneCurve.upgrade_state(load_file(str(out)))
+        if not ToneCurve.for_state(state).same_kind(curve):
+            from core.errors import TrainingError
+
+            raise TrainingError(out, "holds an earlier kind of tone curve; fit a new one in another run folder")
+        curve.load_state_dict(state)
         done = int(json.loads(out.with_suffix(".json").read_text()).get("steps", 0))
     started = time.monotonic()
-    curve, history = fit_tone_curve(films, config, curve, progress)
-    record = {"steps": done + config.steps, "films": len(films), "last_config": config.__dict__,
+    curve, history = fit_tone_curve(films, config, curve, progress, weights)
+    record = {"steps": done + config.steps, "films": len(films), "own_films": n_own, "last_config": config.__dict__,
               "loss_per_100_steps": history, "seconds": round(time.monotonic() - started, 1)}
     save_file({k: v.contiguous() for k, v in curve.state_dict().items()}, str(out))
     out.with_suffix(".json").write_text(json.dumps(record, indent=1))

@@ -7,6 +7,12 @@ A model file ``NAME.safetensors`` carries its manifest twice:
 * beside it as ``NAME.json``, with the file's sha256 added, so that a truncated, swapped
   or edited weights file is caught before it is used.
 
+A model file without that sha256 (no sidecar, or ``"sha256": null``) is refused unless the
+user explicitly allows unsigned models (``--allow-unsigned-models`` or
+``R2C_ALLOW_UNSIGNED_MODELS=1``); the rule is the same for shipped models, ``--weights`` and
+``R2C_MODELS_DIR``. A matching hash only proves the file is the one its manifest names, so the
+tensors are checked too: floating-point weights must be finite and of the manifest's dtype.
+
 Loading never unpickles anything: safetensors holds raw tensors only.
 """
 
@@ -27,6 +33,9 @@ from safetensors.torch import save_file
 from core.errors import WeightsError
 
 MANIFEST_KEY = "r2c_manifest"
+ALLOW_UNSIGNED_ENV = "R2C_ALLOW_UNSIGNED_MODELS"
+_FLOAT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_INT_DTYPES = (torch.int64, torch.int32)  # BatchNorm's num_batches_tracked
 FORMAT_VERSION = 1
 KINDS = ("generator", "segmenter")
 
@@ -65,6 +74,11 @@ class Manifest:
         if manifest.format_version > FORMAT_VERSION:
             raise WeightsError(source, f"model file format {manifest.format_version} is newer than this app supports")
         return manifest
+
+
+def unsigned_models_allowed() -> bool:
+    """Whether the user explicitly allowed model files without a sha256 (``R2C_ALLOW_UNSIGNED_MODELS=1``)."""
+    return os.environ.get(ALLOW_UNSIGNED_ENV, "").strip().lower() in ("1", "yes", "true", "on")
 
 
 def sha256_of(path: Path) -> str:
@@ -118,15 +132,26 @@ def read_manifest(path: str | Path, verify: bool = True) -> Manifest:
     except json.JSONDecodeError:
         raise WeightsError(path, "embedded manifest is not valid JSON") from None
     side = sidecar_path(path)
+    unsigned_hint = f"give --allow-unsigned-models or set {ALLOW_UNSIGNED_ENV}=1 to use it anyway"
     if not side.is_file():
+        if verify and not unsigned_models_allowed():
+            raise WeightsError(path, f"has no manifest {side.name} with its sha256, so it cannot be verified; "
+                                     f"unsigned model files are refused ({unsigned_hint})")
         return embedded
     try:
         sidecar = Manifest.from_json(json.loads(side.read_text()), side)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
         raise WeightsError(side, "manifest is not valid JSON") from None
+    except OSError as exc:
+        raise WeightsError(side, f"manifest cannot be read ({exc.strerror or exc})") from None
     if verify:
-        actual = sha256_of(path)
-        if sidecar.sha256 and sidecar.sha256 != actual:
+        if not sidecar.sha256:
+            if not unsigned_models_allowed():
+                raise WeightsError(side, f"manifest gives no sha256 for {path.name}, so the weights cannot be "
+                                         f"verified; unsigned model files are refused ({unsigned_hint})")
+        elif not isinstance(sidecar.sha256, str) or len(sidecar.sha256) != 64:
+            raise WeightsError(side, "manifest's sha256 is not a sha256 digest (64 hexadecimal digits)")
+        elif sidecar.sha256.lower() != (actual := sha256_of(path)):
             raise WeightsError(path, f"sha256 {actual[:12]}… does not match its manifest ({sidecar.sha256[:12]}…): "
                                      "the file is corrupt or was modified")
     for attr in ("kind", "architecture", "q", "variant_id"):
@@ -145,7 +170,26 @@ def load_state(path: str | Path, manifest: Manifest | None = None) -> tuple[dict
             state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(path, f"cannot read tensors ({exc})") from None
+    check_tensors(path, state, manifest)
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, manifest
+
+
+def check_tensors(path: str | Path, state: dict[str, torch.Tensor], manifest: Manifest) -> None:
+    """Weights of the manifest's dtype and finite: a NaN model gives black images and p = nan."""
+    expected = _FLOAT_DTYPES.get(manifest.dtype)
+    if expected is None:
+        raise WeightsError(path, f"manifest dtype {manifest.dtype!r} is not one of {', '.join(_FLOAT_DTYPES)}")
+    if not state:
+        raise WeightsError(path, "holds no tensors")
+    for key, tensor in state.items():
+        if tensor.is_floating_point():
+            if tensor.dtype != expected:
+                raise WeightsError(path, f"tensor {key} is {str(tensor.dtype).removeprefix('torch.')}, "
+                                         f"the manifest says {manifest.dtype}")
+            if not bool(torch.isfinite(tensor).all()):
+                raise WeightsError(path, f"tensor {key} holds NaN or infinite values: the weights are corrupt")
+        elif tensor.dtype not in _INT_DTYPES:
+            raise WeightsError(path, f"tensor {key} has unexpected type {str(tensor.dtype).removeprefix('torch.')}")
 
 
 def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
