@@ -17,7 +17,7 @@ from pydicom.uid import generate_uid
 
 from core.errors import R2CError
 from core.exports.derived import SOFTWARE, RestoredImage, export_pixels, export_spacing, quantize
-from core.exports.source import clean_header, source_header, source_reference
+from core.exports.source import clean_header, save_dicom, source_header, source_reference
 from core.imaging.quiet import quiet_decoders
 
 SERIES_NUMBER = 9901
@@ -74,9 +74,4 @@ def write_dicom_sc(path: str | Path, image: RestoredImage, bits: int = 8) -> Pat
         sc.SourceImageSequence = [reference]
     top = (1 << bits) - 1
     sc.WindowCenter, sc.WindowWidth = f"{top / 2:g}", f"{top + 1}"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sc.save_as(path, enforce_file_format=True)
-    except OSError as exc:
-        raise R2CError(path, f"cannot be written ({exc.strerror or exc})") from None
-    return path
+    return save_dicom(sc, path)

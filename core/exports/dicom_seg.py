@@ -18,7 +18,7 @@ from pydicom.uid import generate_uid
 
 from core.errors import R2CError
 from core.exports.derived import SOFTWARE
-from core.exports.source import clean_header, require_source_header
+from core.exports.source import clean_header, require_source_header, save_dicom
 from core.imaging.quiet import quiet_decoders
 
 SERIES_NUMBER = 9902
@@ -65,12 +65,7 @@ def write_dicom_seg(path: str | Path, mask: np.ndarray, source: str | Path, algo
                 series_description="Lung segmentation (automatic)")
         except (ValueError, TypeError, AttributeError) as exc:
             raise R2CError(source, f"cannot build a DICOM Segmentation over this film ({exc})") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        seg.save_as(path, enforce_file_format=True)
-    except OSError as exc:
-        raise R2CError(path, f"cannot be written ({exc.strerror or exc})") from None
-    return path
+    return save_dicom(seg, path)
 
 
 def read_dicom_seg(path: str | Path) -> tuple[np.ndarray, str]:

@@ -92,3 +92,13 @@ def clean_header(ds: Dataset) -> Dataset:
             setattr(out, keyword, "")  # present but empty: unknown
     out.file_meta = getattr(ds, "file_meta", Dataset())
     return out
+
+
+def save_dicom(ds: Dataset, path: Path) -> Path:
+    """Write a DICOM object we made (a conformant file with meta header); a write failure is one line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+    except OSError as exc:
+        raise R2CError(path, f"cannot be written ({exc.strerror or exc})") from None
+    return path
