@@ -353,20 +353,24 @@ def test_viewer_screenshot(qtbot, window, env: Path, artifacts_dir: Path) -> Non
     assert window.grab().save(str(shots / "viewer.png"))
 
 
-def test_compare_lung_overlay_and_areas(qtbot, window, env: Path, monkeypatch: pytest.MonkeyPatch,
-                                       artifacts_dir: Path) -> None:
+def _compare_with_lung_overlay(qtbot, window, env: Path, monkeypatch: pytest.MonkeyPatch, film: Path):
+    """One film in compare mode with stand-in models, its restoration done and the lung overlay on."""
     from tests.app_helpers import make_stand_in_segmenter
 
-    models = make_stand_in_segmenter(make_stand_in_generators(env / "models"))
-    monkeypatch.setenv("R2C_MODELS_DIR", str(models))
-    png = write_test_png(env / "lungs.png")
-    _open(qtbot, window, [png], 1)
+    monkeypatch.setenv("R2C_MODELS_DIR", str(make_stand_in_segmenter(make_stand_in_generators(env / "models"))))
+    _open(qtbot, window, [film], 1)
     viewer = window.viewer
     viewer.set_compare(True)
     compare = viewer.compare
     qtbot.waitUntil(lambda: len(compare.results()) == 1, timeout=60_000)
     compare.overlay_check.setChecked(True)
     qtbot.waitUntil(lambda: compare.segmentations() is not None, timeout=60_000)
+    return viewer, compare
+
+
+def test_compare_lung_overlay_and_areas(qtbot, window, env: Path, monkeypatch: pytest.MonkeyPatch,
+                                       artifacts_dir: Path) -> None:
+    viewer, compare = _compare_with_lung_overlay(qtbot, window, env, monkeypatch, write_test_png(env / "lungs.png"))
     settle(qtbot)
     panes = viewer.grid.panes()
     assert all(p.image().overlay is not None for p in panes)
@@ -385,17 +389,8 @@ def test_compare_lung_mask_as_dicom_seg_and_back(qtbot, window, env: Path, monke
     """The mask is written as a DICOM SEG over the film (core.exports) and overlays the film when opened."""
     import highdicom as hd
 
-    from tests.app_helpers import make_stand_in_segmenter
-
-    monkeypatch.setenv("R2C_MODELS_DIR", str(make_stand_in_segmenter(make_stand_in_generators(env / "models"))))
     dcm = write_test_dicom(env / "chest.dcm")
-    _open(qtbot, window, [dcm], 1)
-    viewer = window.viewer
-    viewer.set_compare(True)
-    compare = viewer.compare
-    qtbot.waitUntil(lambda: len(compare.results()) == 1, timeout=60_000)
-    compare.overlay_check.setChecked(True)
-    qtbot.waitUntil(lambda: compare.segmentations() is not None, timeout=60_000)
+    viewer, compare = _compare_with_lung_overlay(qtbot, window, env, monkeypatch, dcm)
     assert compare.seg_export_button.isEnabled()
     mask = compare.segmentations()[0].mask
     task = compare.export_segmentation(env / "lungs.seg.dcm")
