@@ -76,6 +76,8 @@ class WelcomeDialog(QDialog):
             "<li><b>Reader</b>: read the study blinded, as a radiologist would. Click the image you prefer "
             "(or press its letter) and confirm with Enter.</li>"
             "<li><b>Study administration</b>: reader progress, the statistics of the votes, and export.</li></ol>"
+            "<p>The demo study is <b>open</b>: no reader PINs and no administrator password, so one click "
+            "starts reading. A real study gets them when it is created (or with <i>Set passwords…</i>).</p>"
             + models + (f"<p><small>{credit}; details in {info.images / 'ATTRIBUTION.txt'}</small></p>"
                         if (credit := demo_credit(info.images)) else ""))
         text.setWordWrap(True)

@@ -1,7 +1,9 @@
 """The list of opened X-rays with thumbnails; selecting files shows them in the viewer.
 
 Folders are expanded and thumbnails made in workers, one file at a time so that the image
-the user clicks is not starved by thumbnail work (it runs at a higher priority).
+the user clicks is not starved by thumbnail work (it runs at a higher priority). Files leave
+the list with Delete (the selected ones) or "Clear list", from the list's context menu or the
+File menu; what the viewer shows follows the remaining selection.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QAction, QColor, QIcon, QImage, QKeySequence, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
 from app import workers
@@ -48,6 +50,15 @@ class FileList(QListWidget):
         self._items: dict[str, QListWidgetItem] = {}
         self._placeholder = self._blank_icon()
         self._tasks: list[workers.Task] = []
+        self.remove_action = QAction("&Remove selected files from the list", self)
+        self.remove_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # Delete elsewhere stays theirs
+        self.remove_action.triggered.connect(self.remove_selected)
+        self.clear_action = QAction("&Clear the file list", self)
+        self.clear_action.triggered.connect(self.clear_all)
+        for action in (self.remove_action, self.clear_action):
+            self.addAction(action)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
     @staticmethod
     def _blank_icon() -> QIcon:
@@ -118,6 +129,32 @@ class FileList(QListWidget):
     def _selection_changed(self) -> None:
         rows = sorted(self.row(i) for i in self.selectedItems())
         self.filesSelected.emit([Path(self.item(r).data(PATH_ROLE)) for r in rows])
+
+    def remove_selected(self) -> int:
+        """Take the selected files off the list (not off the disk); returns how many."""
+        rows = sorted((self.row(i) for i in self.selectedItems()), reverse=True)
+        if not rows:
+            return 0
+        self.blockSignals(True)  # one selection update at the end, not one per row
+        for r in rows:
+            item = self.takeItem(r)
+            self._items.pop(str(item.data(PATH_ROLE)), None)
+        self.blockSignals(False)
+        self.status.emit(f"Removed {len(rows)} file(s) from the list")
+        self._selection_changed()
+        return len(rows)
+
+    def clear_all(self) -> None:
+        """Empty the list; thumbnails still being made for it are dropped."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        self.blockSignals(True)
+        self.clear()
+        self._items.clear()
+        self.blockSignals(False)
+        self.status.emit("File list cleared")
+        self._selection_changed()
 
     def thumbnails_done(self) -> bool:
         return all(t.finished.is_set() for t in self._tasks)

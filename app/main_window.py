@@ -11,6 +11,10 @@ the menus, the mode bar and their shortcuts, so a reader cannot glance at result
 names mid-study. "End reading session" (with a confirmation) unlocks it. Quitting (Ctrl+Q, the
 menu, the window's close button) during a session asks first; a session left open that way
 (or by a crash) brings the next start back to the reader picker, on the same study and reader.
+
+The window's geometry and dock/toolbar layout and the viewer's layout are remembered across
+restarts (QSettings, ``app.settings``); F1 shows every keyboard shortcut of the current mode,
+read from the live actions (``app.shortcuts``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ VIEWER, READER, ADMIN = "viewer", "reader", "admin"
 _TITLES = {VIEWER: "Viewer", READER: "Reader", ADMIN: "Study administration"}
 STATUS_MS = 6000
 SESSION_OPEN_KEY = "reader/session_open"  # "1" while a reading session is open (survives a quit or crash)
+GEOMETRY_KEY, STATE_KEY = "window/geometry", "window/state"
 
 
 def window_title(mode: str) -> str:
@@ -81,6 +86,7 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self._make_mode_bar()
         self.statusBar().setObjectName("statusBar")
+        self._restore_layout()
         self._set_mode(VIEWER)
         if settings.value(SESSION_OPEN_KEY) == "1":  # quit or crashed mid-session: back where the reader was
             self._set_mode(READER)
@@ -96,12 +102,19 @@ class MainWindow(QMainWindow):
         folder = menu.addAction("Open &folder…", self.open_folder_dialog)
         self.recent_menu = menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self.open_actions = [act, folder, self.recent_menu.menuAction()]  # they show the viewer: locked in reading
+        menu.addSeparator()
+        menu.addAction(self.files.remove_action)
+        menu.addAction(self.files.clear_action)
+        # They show the viewer or its file names: locked while reading.
+        self.open_actions = [act, folder, self.recent_menu.menuAction(), self.files.remove_action,
+                             self.files.clear_action]
         menu.addSeparator()
         self.quit_action = menu.addAction("&Quit", self.request_quit)
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))  # StandardKey.Quit is empty on some platforms
         self.mode_menu = self.menuBar().addMenu("&Mode")
         help_menu = self.menuBar().addMenu("&Help")
+        self.shortcuts_action = help_menu.addAction("&Keyboard shortcuts", self.show_shortcuts)
+        self.shortcuts_action.setShortcut(QKeySequence(Qt.Key.Key_F1))
         help_menu.addAction("&About", self._about)
 
     def _make_mode_bar(self) -> None:
@@ -266,6 +279,28 @@ class MainWindow(QMainWindow):
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         self.open_paths(paths)
 
+    def show_shortcuts(self) -> QWidget:
+        """The shortcuts sheet of the current mode (F1), built from the live actions."""
+        from app.shortcuts import ShortcutsSheet
+
+        sheet = ShortcutsSheet(self)
+        sheet.open()
+        return sheet
+
+    def _restore_layout(self) -> None:
+        """Window geometry, docks and toolbars, and the viewer's layout, as they were at the last quit."""
+        geometry, state = settings.value_bytes(GEOMETRY_KEY), settings.value_bytes(STATE_KEY)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self.viewer.restore_layout()
+
+    def save_layout(self) -> None:
+        settings.set_bytes(GEOMETRY_KEY, self.saveGeometry())
+        settings.set_bytes(STATE_KEY, self.saveState())
+        self.viewer.save_layout()
+
     def _about(self) -> None:
         QMessageBox.about(self, f"About {APP_NAME}",
                           f"{APP_NAME}: blinded reader studies and local viewing of R2C-GAN restored chest X-rays.")
@@ -289,6 +324,7 @@ class MainWindow(QMainWindow):
         if event.spontaneous() and not self.may_quit():
             event.ignore()
             return
+        self.save_layout()
         for page in self._pages.values():
             if hasattr(page, "shutdown"):
                 page.shutdown()

@@ -71,3 +71,11 @@ def confirm(parent: QWidget | None, title: str, question: str) -> bool:
                                   QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                   QMessageBox.StandardButton.No)
     return answer == QMessageBox.StandardButton.Yes
+
+
+def ask_secret(parent: QWidget | None, title: str, label: str) -> str | None:
+    """A PIN or password, typed hidden; None when cancelled (one place, so tests can answer it)."""
+    from PySide6.QtWidgets import QInputDialog, QLineEdit
+
+    text, ok = QInputDialog.getText(parent, title, label, QLineEdit.EchoMode.Password)
+    return text if ok else None

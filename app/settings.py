@@ -1,4 +1,5 @@
-"""Persistent user settings (recent items, last study and reader) in QSettings.
+"""Persistent user settings (recent items, last study and reader, window and viewer layout,
+the compare passes) in QSettings.
 
 ``R2C_SETTINGS_DIR`` points the settings at another folder (tests, portable installs).
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QByteArray, QSettings
 
 MAX_RECENT = 10
 
@@ -57,3 +58,16 @@ def set_value(key: str, val: str) -> None:
     s = settings()
     s.setValue(key, val)
     s.sync()
+
+
+def value_bytes(key: str) -> QByteArray | None:
+    """A Qt state blob (window geometry, splitter sizes) stored as base64 text; None if absent or unreadable."""
+    text = value(key)
+    if not text:
+        return None
+    data = QByteArray.fromBase64(text.encode("ascii", "ignore"))
+    return data if not data.isEmpty() else None
+
+
+def set_bytes(key: str, data: QByteArray) -> None:
+    set_value(key, bytes(data.toBase64().data()).decode("ascii"))

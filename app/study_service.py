@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.reader.case_display import CaseDisplay
+from core.errors import StudyStateError  # a small module: no engine, no torch
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,18 @@ class StudySummary:
     ready: bool  # renditions precomputed, reading can start
     precomputed: tuple[int, int] = (0, 0)  # done, total renditions
     facts: list[tuple[str, str]] = field(default_factory=list)  # (label, value) for the admin overview
+    protected: bool = False  # reader PINs and an administrator password (core.study.credentials)
 
     @property
     def reading_note(self) -> str:
         if not self.ready:
             return ("This study is not ready for reading yet: its images are still being prepared "
                     "(Study administration).")
-        return f"{self.cases} cases; each shows several versions of one X-ray side by side, in random order."
+        note = f"{self.cases} cases; each shows several versions of one X-ray side by side, in random order."
+        if self.protected:
+            return note + " You will be asked for your PIN."
+        return note + ("\n\nThis study has no passwords: anyone can read as any reader. The study administrator "
+                       "can set PINs in Study administration (Set passwords…).")
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ class NewStudyRequest:
     ask_confidence: bool = False  # readers rate their confidence (1-5) before confirming
     presentation: str = "native"  # "native" (the film's resolution, up to 1024 px) or "paper" (256 px)
     washout_days: float | None = None  # diagnosis studies: least days between a reader's sessions
+    admin_password: str | None = None  # with reader_pins: a protected study (None: open, anyone may read)
+    reader_pins: dict[str, str] = field(default_factory=dict)
 
 
 Progress = Callable[[int, int], None]
@@ -128,8 +136,18 @@ class ReadingHandle:
         raise NotImplementedError
 
 
+AUTHENTICITY_ANSWERS = ("Real", "Synthetic")  # a real-or-synthetic study's answers, in judgement order (0, 1)
+
+
 class StudyReadingError(Exception):
     """A study this reader mode cannot present."""
+
+
+class AdminLockedError(StudyStateError):
+    """A protected study's administration was asked for before its administrator password."""
+
+    def __init__(self) -> None:
+        super().__init__(None, "This study is protected: unlock it with the administrator password first.")
 
 
 def _engine():  # -> module core.study
@@ -161,6 +179,12 @@ class EngineReadingHandle(ReadingHandle):
 
     def case(self, position: int) -> CaseDisplay:
         view = self._session.view(position)
+        if getattr(self._session, "is_authenticity", False):  # one film, judged real (0) or synthetic (1)
+            return CaseDisplay(images=[p.image for p in view.panes], position=position + 1, total=view.total,
+                               previous_choice=view.rating, can_next=view.chosen is not None,
+                               question=self._session.question, labels=[p.label for p in view.panes],
+                               ask_confidence=self.asks_confidence, previous_confidence=view.confidence,
+                               answers=AUTHENTICITY_ANSWERS)
         rating = self._session.is_diagnosis
         return CaseDisplay(images=[p.image for p in view.panes], position=position + 1, total=view.total,
                            disease_label=view.disease_label, previous_choice=view.chosen_index,
@@ -172,6 +196,8 @@ class EngineReadingHandle(ReadingHandle):
         """A pane choice, or for a diagnosis study the disease rating (``confidence`` carries it)."""
         if self._session.is_diagnosis:
             self._session.rate(confidence, index=position, elapsed_ms=elapsed_ms)
+        elif getattr(self._session, "is_authenticity", False):
+            self._session.judge(pane == 1, confidence, index=position, elapsed_ms=elapsed_ms)
         else:
             self._session.vote(pane, confidence, index=position, elapsed_ms=elapsed_ms)
 
@@ -186,6 +212,7 @@ class StudyService:
         self.database = database
         self._store = None
         self._lock = threading.Lock()
+        self._unlocked: set[str] = set()  # protected studies whose administrator password was given here
 
     def store(self):  # -> core.study.Store
         with self._lock:
@@ -226,20 +253,64 @@ class StudyService:
                 ("Confidence", "rated 1–5 with every answer" if summary.ask_confidence else "not asked"),
                 ("Presentation", f"{summary.presentation}, up to {summary.presentation_size} px, panes labelled "
                                  f"with {summary.pane_labels}"),
+                ("Access", "reader PINs and an administrator password" if summary.protected
+                 else "open: no passwords, anyone may read as any reader"),
                 ("Seed", str(summary.seed)),
                 ("Votes", str(summary.votes)),
                 ("Database", store.display_url),
             ]
             out.append(StudySummary(summary.id, summary.name, summary.kind, summary.cases,
-                                    list(summary.candidate_names), readers, cached == total, (cached, total), facts))
+                                    list(summary.candidate_names), readers, cached == total, (cached, total), facts,
+                                    protected=summary.protected))
         return out
 
     # -- reading ---------------------------------------------------------------------------
 
-    def open_reading(self, study_id: object, reader_id: object) -> ReadingHandle:
+    def open_reading(self, study_id: object, reader_id: object, pin: str | None = None) -> ReadingHandle:
+        """The reader's session once their PIN is checked (an open study needs none); votes record them."""
+        from core.study.credentials import authenticate_reader
+
         study = _engine()
         store = self.store()
-        return EngineReadingHandle(study.ReadingSession(store, study_id, str(reader_id)))
+        auth = authenticate_reader(store, study_id, str(reader_id), pin)
+        return EngineReadingHandle(study.ReadingSession(store, study_id, str(reader_id), auth=auth))
+
+    # -- the administrator -----------------------------------------------------------------
+
+    def unlock_admin(self, study_id: object, password: str | None) -> None:
+        """Check a protected study's administrator password; its administration stays open in this app run."""
+        from core.study.credentials import authenticate_admin
+
+        authenticate_admin(self.store(), study_id, password)
+        self._unlocked.add(str(study_id))
+
+    def admin_unlocked(self, study_id: object) -> bool:
+        """Whether administration of this study is open here (not cached for open studies: they can change)."""
+        from core.study.credentials import is_protected
+
+        return str(study_id) in self._unlocked or not is_protected(self.store(), study_id)
+
+    def unlocked_here(self, study_id: object) -> bool:
+        """The administrator password of this study was given in this app run (no database access)."""
+        return str(study_id) in self._unlocked
+
+    def _require_admin(self, study_id: object) -> None:
+        if not self.admin_unlocked(study_id):
+            raise AdminLockedError()
+
+    def check_admin_password(self, study_id: object, password: str | None) -> None:
+        """Raise unless ``password`` is the study's administrator password (or the study is open)."""
+        from core.study.credentials import authenticate_admin
+
+        authenticate_admin(self.store(), study_id, password)
+
+    def set_passwords(self, study_id: object, admin_password: str, reader_pins: dict[str, str],
+                      current_admin_password: str | None = None) -> None:
+        """Set the administrator password and every reader's PIN (an open study: whoever sets them first)."""
+        from core.study.credentials import StudyCredentials, set_credentials
+
+        set_credentials(self.store(), study_id, StudyCredentials(admin_password, reader_pins), current_admin_password)
+        self._unlocked.add(str(study_id))
 
     # -- administration --------------------------------------------------------------------
 
@@ -247,6 +318,8 @@ class StudyService:
         from core.study.presentation import DEFAULT_SIZE
 
         study = _engine()
+        if spec.kind == "authenticity":
+            return self._create_authenticity(spec, progress)
         candidates = ["original"] + [f"{vid}:{n}" if n else vid for vid, n in spec.variants]
         core_spec = study.StudySpec(
             name=spec.name, cases=study.read_cases(spec.source),
@@ -256,23 +329,56 @@ class StudyService:
             ask_confidence=spec.ask_confidence, washout_days=spec.washout_days, presentation=spec.presentation,
             presentation_size=DEFAULT_SIZE[spec.presentation],
             rating_scale="5-point" if spec.kind == "diagnosis" else None)
-        return study.create_study(self.store(), core_spec, progress=progress).id
+        creds = None
+        if spec.admin_password is not None:
+            from core.study.credentials import StudyCredentials
+
+            creds = StudyCredentials(spec.admin_password, dict(spec.reader_pins))
+        study_id = study.create_study(self.store(), core_spec, progress=progress, credentials=creds).id
+        self._unlocked.add(str(study_id))  # its creator is its administrator
+        return study_id
+
+    def _create_authenticity(self, spec: NewStudyRequest, progress: Progress | None = None) -> object:
+        """A real-or-synthetic study: each film as it is, truth from the case list or the film's synthetic mark."""
+        from core.study.authenticity import label_authenticity
+        from core.study.definition import ORIGINAL
+
+        study = _engine()
+        core_spec = study.StudySpec(
+            name=spec.name, cases=label_authenticity(study.read_cases(spec.source)), candidates=[ORIGINAL],
+            readers=spec.readers, kind="authenticity", design=spec.design, anchor_cases=spec.anchor_cases,
+            qc_repeats=0, seed=spec.seed, show_label=False, pane_labels=spec.pane_labels,
+            ask_confidence=spec.ask_confidence, presentation="paper", presentation_size=512)
+        creds = None
+        if spec.admin_password is not None:
+            from core.study.credentials import StudyCredentials
+
+            creds = StudyCredentials(spec.admin_password, dict(spec.reader_pins))
+        study_id = study.create_study(self.store(), core_spec, progress=progress, credentials=creds).id
+        self._unlocked.add(str(study_id))
+        return study_id
 
     def import_votes(self, study_id: object, csv_path: Path) -> int:
         """Merge another site's ``votes.csv`` into this study (all rows or none); returns how many."""
         study = _engine()
         store = self.store()
+        self._require_admin(study_id)
         return study.import_votes(store, csv_path, study.load_study(store, study_id).name)
 
     def precompute(self, study_id: object, progress: Progress, cancelled: Cancelled) -> bool:
         """Render every pane picture; returns False when cancelled (what was made stays cached)."""
+        self._require_admin(study_id)
         result = _engine().precompute(self.store(), study_id, progress=progress, cancelled=cancelled)
         return not result.cancelled
 
     def statistics(self, study_id: object) -> StatsView:
         study = _engine()
-        if study.load_study(self.store(), study_id).kind == "diagnosis":
+        self._require_admin(study_id)
+        kind = study.load_study(self.store(), study_id).kind
+        if kind == "diagnosis":
             return self._diagnosis_statistics(study_id)
+        if kind == "authenticity":
+            return self._authenticity_statistics(study_id)
         stats = study.study_stats(self.store(), study_id)
         rows = [RatioRow(r.reader, r.n, [RatioCell(c.ratio or 0.0, c.count, c.ci_low or 0.0, c.ci_high or 0.0,
                                                    empty=c.ratio is None) for c in r.cells]) for r in stats.rows]
@@ -287,6 +393,29 @@ class StudyService:
                    "as random. Only each reader's latest answer per case counts, hidden QC repeats are left out.")
         return StatsView(stats.candidates, rows, study.statistics_items(stats), summary,
                          study.column_headers(stats))
+
+    def _authenticity_statistics(self, study_id: object) -> StatsView:
+        """Real or synthetic: each reader's accuracy, sensitivity for synthetic films, specificity and the
+        share of synthetic films judged real (Wilson), then the same with readers and cases random."""
+        from core.study.authenticity import FIGURE_NAMES, FIGURES, authenticity_results
+
+        res = authenticity_results(self.store(), study_id)
+        rows = [RatioRow(r.reader, r.n, [RatioCell(c.ratio or 0.0, c.count, c.ci_low or 0.0, c.ci_high or 0.0,
+                                                   empty=c.ratio is None)
+                                         for c in (r.cells[f] for f in FIGURES)]) for r in res.readers]
+        overall = [res.overall[f] for f in FIGURES]
+        counts = [sum(r.cells[f].count for r in res.readers) for f in FIGURES]
+        rows.append(RatioRow("Overall, readers & cases random", res.n_real + res.n_synthetic,
+                             [RatioCell(0.0, n, 0.0, 0.0, empty=True) if o is None else
+                              RatioCell(o.share or 0.0, n, o.ci_low or 0.0, o.ci_high or 0.0)
+                              for o, n in zip(overall, counts, strict=True)]))
+        tests = [(f"{FIGURE_NAMES[f]} vs 50%", "no judgements" if o is None else
+                  f"{o.share:.1%} [{o.ci_low:.1%}–{o.ci_high:.1%}], p = {o.p_value:.3g} ({o.method})")
+                 for f, o in zip(FIGURES, overall, strict=True)]
+        summary = (f"Real or synthetic? {res.n_real} judgements of real films, {res.n_synthetic} of synthetic films, "
+                   f"{len(res.readers)} reader(s); chance = 50%. Cells: share (count) with a 95% Wilson interval; the "
+                   "last row's interval treats readers and cases as random. Each reader's latest judgement counts.")
+        return StatsView([FIGURE_NAMES[f] for f in FIGURES], rows, tests, summary)
 
     def _diagnosis_statistics(self, study_id: object) -> StatsView:
         """Reader AUCs (normal 95% CI over cases) and the OR mean per modality; the analysis as text."""
@@ -304,4 +433,5 @@ class StudyService:
         return StatsView(res.treatments, rows, results.items(), results.headline())
 
     def export(self, study_id: object, folder: Path) -> list[Path]:
+        self._require_admin(study_id)
         return list(_engine().export_study(self.store(), study_id, folder).files)

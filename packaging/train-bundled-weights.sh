@@ -25,10 +25,13 @@ for vid in r2c-cnn r2c-cnn-light r2c-q1 r2c-q3 r2c-q5; do
   }
 done
 
-# stage 0: the global tone curve shared by all variants (minutes; continued when it exists)
+# stage 0: the global tone curve shared by all variants (minutes; continued when it exists):
+# L1 first, then each film's PSNR (the evaluation's measure), the clean-film term floored
 if [ ! -f "$RUNS/tone/model/tone-curve.json" ]; then
-  "$R2C" train --recipe tone --data "$DATA/cxr_labeled" --extra "$DATA/cxr_nih" --run "$RUNS/tone" --steps 1500 --seed 0
-  "$R2C" train --recipe tone --data "$DATA/cxr_labeled" --extra "$DATA/cxr_nih" --run "$RUNS/tone" --steps 3000 --seed 1
+  tone=(train --recipe tone --data "$DATA/cxr_labeled" --extra "$DATA/cxr_nih" --run "$RUNS/tone" --tone-hidden 32)
+  "$R2C" "${tone[@]}" --steps 3000 --seed 0
+  "$R2C" "${tone[@]}" --steps 2000 --seed 0 --tone-loss psnr --tone-clean-floor 1e-3 --tone-identity-weight 0.5
+  "$R2C" "${tone[@]}" --steps 2000 --seed 1 --tone-loss psnr --tone-clean-floor 2e-3 --tone-identity-weight 0.5
 fi
 
 common=(--recipe paired --data "$DATA/cxr_labeled" --extra "$DATA/cxr_nih" --threads 1
@@ -44,6 +47,8 @@ lane 1 4 r2c-cnn-light --arch convolutional-light --steps 2600 --init-from "$INI
 lane 1 4 r2c-q1 --arch operational --q 1 --steps 2400 --init-from "$INIT/r2c-q1.safetensors"
 lane 1 4 task-gan --arch task-unet --steps 2500
 wait
-echo "runs stopped (finished or out of time); install and evaluate with:"
+echo "runs stopped (finished or out of time); refit and measure the COVID-19 heads (leave-one-source-out):"
+echo "  $R2C train-heads --runs $RUNS --labeled $DATA/cxr_labeled --extra $DATA/cxr_nih --extra $DATA/cxr_covid_extra"
+echo "then install and evaluate with:"
 echo "  $R2C publish --runs $RUNS --labeled $DATA/cxr_labeled --masks $DATA/lung_masks \\"
 echo "    --validation $DATA/cxr_nih --external $DATA/cxr_covid_extra --out resources/models"

@@ -48,8 +48,10 @@ def click(widget: QWidget, at: tuple[float, float] | None = None) -> None:
     drag(widget, at, at, steps=0)
 
 
-def make_stand_in_generators(folder: Path, variants: tuple[str, ...] = ("r2c-q1",)) -> Path:
-    """Untrained but valid generator files, as trained ones will be installed."""
+def make_stand_in_generators(folder: Path, variants: tuple[str, ...] = ("r2c-q1",),
+                             head_auc: dict[str, float] | None = None) -> Path:
+    """Untrained but valid generator files, as trained ones will be installed; ``head_auc`` gives
+    a variant's manifest a measured out-of-source AUC (``r2c-review train-heads``)."""
     import torch
 
     from core.models import build_generator
@@ -61,7 +63,11 @@ def make_stand_in_generators(folder: Path, variants: tuple[str, ...] = ("r2c-q1"
         v = VARIANTS[vid]
         save_model(folder / f"{vid}.safetensors", build_generator(v.architecture, v.q).state_dict(),
                    Manifest(variant_id=vid, display_name=v.display_name, kind="generator",
-                            architecture=v.architecture, q=v.q, default_iterations=v.default_iterations))
+                            architecture=v.architecture, q=v.q, default_iterations=v.default_iterations,
+                            provenance={"covid_head": {"out_of_source_auc": head_auc[vid],
+                                                       "out_of_source_ci95": [head_auc[vid] - 0.05,
+                                                                              min(1.0, head_auc[vid] + 0.05)]}}
+                            if head_auc and vid in head_auc else {}))
     return folder
 
 

@@ -292,6 +292,11 @@ def test_compare_restores_shows_probability_and_exports(qtbot, window, env: Path
     result = compare.results()[0]
     assert 0.0 <= result.covid_probability <= 1.0
     assert "R2C-GAN (Q=1)" in panes[1].caption() and "COVID-19" in panes[1].caption()
+    # a head never measured on other hospitals: the number is withheld, and the table says why
+    assert "withheld" in panes[1].caption() and "%" not in panes[1].caption()
+    cell = compare.table.item(1, 1)
+    assert cell.text() == "COVID-19: withheld" and "never measured" in cell.toolTip()
+    assert "not for diagnosis" in cell.toolTip()
     assert result.iterations == 3
     assert panes[1].image().values.shape == panes[0].image().values.shape
     # Native by default: the generator's change carried to the film's own pixels, not its 256-px output.
@@ -433,3 +438,36 @@ def test_colour_renditions_render_and_window_per_channel(qtbot) -> None:
     shown = pane.rendered_gray().astype(int)
     assert shown.shape == rgb.shape and (shown <= rgb).all() and (shown < rgb).any()
     assert pane.grab().toImage().pixelColor(150, 100).isValid()
+
+
+def test_compare_shows_a_probability_only_with_its_measured_auc(qtbot, window, env: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule of issue 9: the number carries its out-of-source AUC; below 0.75 it is withheld unless the
+    user asks (a remembered setting), and the reason is given."""
+    from app import settings
+
+    monkeypatch.setenv("R2C_MODELS_DIR", str(make_stand_in_generators(
+        env / "models", ("r2c-q1", "r2c-cnn-light"), head_auc={"r2c-q1": 0.62, "r2c-cnn-light": 0.86})))
+    _open(qtbot, window, [write_test_png(env / "c.png")], 1)
+    compare = window.viewer.compare
+    compare.refresh_variants()
+    compare.set_checked_variants(["r2c-q1", "r2c-cnn-light"])
+    compare.iterations.setValue(1)
+    window.viewer.set_compare(True)
+    qtbot.waitUntil(lambda: len(compare.results()) == 2, timeout=60_000)
+    settle(qtbot)
+    by_id = {r.variant_id: r for r in compare.results()}
+    rows = {compare.table.item(i, 0).text(): i for i in range(compare.table.rowCount())}
+    low = compare.table.item(rows[by_id["r2c-q1"].caption], 1)
+    high = compare.table.item(rows[by_id["r2c-cnn-light"].caption], 1)
+    assert low.text() == "COVID-19: withheld" and "AUC 0.62" in low.toolTip() and "below the 0.75" in low.toolTip()
+    assert high.text() == f"COVID-19 {by_id['r2c-cnn-light'].covid_probability:.0%} (AUC 0.86)"
+    assert "not for diagnosis" in high.toolTip()
+    captions = [p.caption() for p in window.viewer.grid.panes()]
+    assert any("withheld" in c for c in captions) and any("(AUC 0.86)" in c for c in captions)
+    compare.unreliable_check.setChecked(True)
+    settle(qtbot)
+    low = compare.table.item(rows[by_id["r2c-q1"].caption], 1)
+    assert low.text() == f"COVID-19 {by_id['r2c-q1'].covid_probability:.0%} (AUC 0.62)"
+    assert "shown on request" in low.toolTip()
+    assert settings.value("compare/show_unreliable_probability") == "1"  # remembered

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from core.models import build_discriminator, build_generator, parameter_count
-from core.models.layers import OperationalConv2d, OperationalConvTranspose2d, tf_same_padding
+from core.models.layers import InstanceNorm, OperationalConv2d, OperationalConvTranspose2d, tf_same_padding
 
 
 @pytest.mark.parametrize(
@@ -72,6 +72,75 @@ def test_transposed_operational_conv_keeps_the_first_2n_pixels() -> None:
     full = sum(F.conv_transpose2d(x**(i + 1), w[i], layer.bias[i], stride=2) for i in range(2))
     assert full.shape[-1] == 17
     torch.testing.assert_close(layer(x), full[..., :16, :16], rtol=1e-5, atol=1e-5)
+
+
+LAYOUTS = [torch.contiguous_format, torch.channels_last]
+
+
+def _reference_conv(layer: OperationalConv2d, x: torch.Tensor, pad: tuple, mode: str) -> torch.Tensor:
+    """The plain formulation: pad, then q convolutions of x^i summed."""
+    x = F.pad(x, pad, mode=mode)
+    w = layer.weight.view(layer.out_channels, layer.q, layer.in_channels, layer.kernel_size, layer.kernel_size)
+    bias = [None] * layer.q if layer.bias is None else layer.bias
+    return sum(F.conv2d(x ** (i + 1), w[:, i], bias[i], stride=layer.stride) for i in range(layer.q))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize(("cout", "k", "stride", "q", "reflect", "act"), [
+    (5, 3, 1, 3, 1, "tanh"),  # powers built into one buffer, reflect padding and tanh fused
+    (3, 7, 1, 1, 3, "relu"),  # 3 outputs: the GEMM-and-shifted-sums path (without autograd)
+    (2, 3, 1, 2, 0, None),
+    (6, 3, 2, 2, 0, "relu"),  # 'same' zero padding fused
+])
+def test_fast_operational_conv_paths_equal_the_plain_formulation(layout, grad, cout, k, stride, q, reflect,
+                                                                 act) -> None:
+    torch.manual_seed(0)
+    layer = OperationalConv2d(4, cout, k, stride=stride, padding="same" if stride == 2 else "valid", q=q,
+                              bias=True)
+    torch.nn.init.normal_(layer.bias)
+    x = torch.randn(2, 4, 11, 10).contiguous(memory_format=layout)
+    a = x if act is None else (torch.tanh(x) if act == "tanh" else torch.relu(x))
+    pad = (reflect,) * 4 if reflect else (0, 1, 1, 1) if stride == 2 else (0, 0, 0, 0)  # TF same 10, 11
+    expected = _reference_conv(layer, a, pad, "reflect" if reflect else "constant")
+    xin = x.clone().requires_grad_(grad)
+    with torch.set_grad_enabled(grad):
+        got = layer(xin, reflect=reflect, act=act)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-5)
+    if grad:
+        xr = x.clone().requires_grad_()
+        ar = xr if act is None else (torch.tanh(xr) if act == "tanh" else torch.relu(xr))
+        (_reference_conv(layer, ar, pad, "reflect" if reflect else "constant") ** 2).sum().backward()
+        (got**2).sum().backward()
+        torch.testing.assert_close(xin.grad, xr.grad, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize(("cout", "q"), [(3, 3), (5, 1), (16, 2)])  # GEMM path, 2x2 phase conv, exact phases
+def test_fast_transposed_paths_equal_the_cropped_transposed_convolution(layout, grad, cout, q) -> None:
+    torch.manual_seed(0)
+    layer = OperationalConvTranspose2d(4, cout, 3, stride=2, q=q, bias=True)
+    torch.nn.init.normal_(layer.bias)
+    x = torch.randn(2, 4, 9, 7).contiguous(memory_format=layout)
+    w = layer.weight.view(q, 4, cout, 3, 3)
+    expected = sum(F.conv_transpose2d(x ** (i + 1), w[i], layer.bias[i], stride=2) for i in range(q))[..., :18, :14]
+    with torch.set_grad_enabled(grad):
+        got = layer(x.clone().requires_grad_(grad))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_channels_last_instance_norm_equals_instance_norm(grad) -> None:
+    torch.manual_seed(0)
+    norm = InstanceNorm(6)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(3, 6, 9, 8) * 3 + 1
+    expected = F.instance_norm(x, weight=norm.weight, bias=norm.bias, eps=1e-3)
+    with torch.set_grad_enabled(grad):
+        got = norm(x.contiguous(memory_format=torch.channels_last).requires_grad_(grad))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_invalid_architecture_and_q_are_rejected() -> None:

@@ -247,6 +247,24 @@ def test_tone_curve_fitting_lowers_its_loss() -> None:
     assert len(history) == 3 and history[-1] < 0.9 * history[0]
 
 
+def test_psnr_tone_loss_is_minus_each_films_psnr_and_fits_a_curve() -> None:
+    from core.quality import psnr
+    from core.train.tone import ToneConfig, film_psnr_loss, fit_tone_curve
+
+    rng = np.random.default_rng(0)
+    clean = rng.random((2, 1, 32, 32)).astype(np.float32)
+    noisy = np.clip(clean + rng.normal(0, [[[[0.01]]], [[[0.1]]]], clean.shape), 0, 1).astype(np.float32)
+    expected = -np.mean([psnr(clean[i, 0], noisy[i, 0]) for i in range(2)])
+    got = film_psnr_loss(torch.from_numpy(noisy) * 2 - 1, torch.from_numpy(clean) * 2 - 1, floor=0.0)
+    assert abs(float(got) - expected) < 1e-3  # the loss is minus the mean per-film PSNR
+    # the floor caps the reward: a perfect film is worth 10 * log10(1 / floor) dB, no more
+    assert abs(float(film_psnr_loss(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), floor=1e-3)) + 30.0) < 1e-4
+    f = [chest_like(200, 180, seed=i) for i in range(5)]
+    _, history = fit_tone_curve(f, ToneConfig(steps=300, batch=8, lr=3e-3, jitter=0.0, loss="psnr",
+                                              identity_weight=0.5, clean_floor=1e-3), progress=False)
+    assert len(history) == 3 and history[-1] < history[0] - 0.5  # at least half a dB better
+
+
 def test_tone_recipe_is_given_to_every_published_residual_variant(tmp_path: Path) -> None:
     import json
 

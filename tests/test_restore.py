@@ -93,4 +93,16 @@ def test_import_tf_then_restore_matches_the_reference_model(reference_dir: Path,
     written = sorted(p.name for p in outdir.glob("*.png"))
     assert written == [f"fodicom_CR-MONO1-10-chest_r2c-q3_x{i}.png" for i in (1, 2, 3)]
     assert load_xray(outdir / written[-1]).size == xray.size
-    assert "p_covid_pass1" in (outdir / "classification.csv").read_text()
+    import csv
+
+    with open(outdir / "classification.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    # an imported checkpoint was never measured on other hospitals: the number is withheld, and says why
+    assert row["p_covid_pass1"] == "" and row["out_of_source_auc"] == ""
+    assert "never measured" in row["note"] and "not for diagnosis" in row["note"]
+    shown = tmp_path / "shown"
+    assert cli(["restore", str(dicom_dir / "fodicom_CR-MONO1-10-chest.dcm"), "--weights", str(out),
+                "--out", str(shown), "--show-unreliable-probability"]) == 0
+    with open(shown / "classification.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert 0.0 <= float(row["p_covid_pass1"]) <= 1.0 and "shown on request" in row["note"]

@@ -109,7 +109,7 @@ def test_a_0001_database_with_votes_upgrades_and_keeps_them(database, tmp_path):
         _migrate(store, "0001")
         uids = _write_0001_study(store)
     with open_store(database, cache_dir=tmp_path / "cache") as store:  # opening upgrades to head
-        assert _revision(store) == "0003"
+        assert _revision(store) == "0004"
         before = _votes(store)
         assert [v[0] for v in before] == uids
         assert before[2][1:7] == (1, 1, 1, 2, 1, "import:site-b.csv")
@@ -117,6 +117,12 @@ def test_a_0001_database_with_votes_upgrades_and_keeps_them(database, tmp_path):
         info = load_study(store, "Old")
         assert info.ask_confidence is False  # studies made before the setting did not ask
         assert info.rating_scale is None and info.washout_days is None  # a preference study (0003)
+        from core.study.credentials import authenticate_reader, is_protected
+
+        assert not is_protected(store, "Old")  # made before 0004: an open study until passwords are set
+        assert authenticate_reader(store, "Old", "MD I", None).method == "open"
+        with store.read() as s:
+            assert {(v.reader_id, v.auth) for v in s.scalars(sa.select(Vote))} == {(None, None)}
         assert [(r.name, r.done, r.total) for r in list_readers(store, "Old")] == [("MD I", 2, 3)]
         assert list_studies(store)[0].votes == 3
         assert [c.count for c in study_stats(store, "Old").overall.cells] == [2, 0]  # amendment counts, once
@@ -131,4 +137,4 @@ def test_a_0001_database_with_votes_upgrades_and_keeps_them(database, tmp_path):
             assert conn.execute(sa.text("SELECT count(*) FROM votes")).scalar() == 3
             assert conn.execute(sa.text("SELECT count(*) FROM assignments")).scalar() == 3
     with open_store(database, cache_dir=tmp_path / "cache") as last:
-        assert _revision(last) == "0003" and _votes(last) == before
+        assert _revision(last) == "0004" and _votes(last) == before

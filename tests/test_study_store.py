@@ -23,7 +23,7 @@ def test_migrations_build_exactly_the_models(tmp_path):
     with open_store(tmp_path / "m.db") as store, store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert head == "0003"
+    assert head == "0004"
     with open_store(tmp_path / "m.db") as again, again.engine.connect() as conn:  # reopening: no-op
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
 

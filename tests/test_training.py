@@ -277,3 +277,40 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path) -> None:
     restored = Restorer(CPU).restore(image, weights=gen, iterations=2)
     assert restored.iterations == 2 and restored.final.shape == (256, 256)
     assert LungSegmenter(seg, CPU).segment(image).mask.shape == image.shape
+
+
+def test_leave_one_source_out_trains_without_the_source_and_measures_all_of_it(tmp_path: Path) -> None:
+    import json
+
+    from core.errors import TrainingError
+    from core.train.seg import run_seg_training
+    from tests.engine_helpers import make_segmenter_file
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for source in ("a", "b"):
+        for i in range(3):
+            img = chest_like(96, 96, seed=i + (10 if source == "b" else 0))
+            cv2.imwrite(str(tmp_path / "images" / f"{source}_{i}.png"), (img * 255).astype(np.uint8))
+            cv2.imwrite(str(tmp_path / "masks" / f"{source}_{i}.png"), (img < 0.3).astype(np.uint8) * 255)
+    base = make_segmenter_file(tmp_path, seed=3)
+    cfg = SegConfig(epochs=1, batch_size=2, size=64, leave_out="b", init_from=str(base))
+    run_seg_training(cfg, tmp_path, tmp_path / "run", CPU, progress=False)
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert sorted(split["train"]) == ["a_0.png", "a_1.png", "a_2.png"]
+    loso = json.loads((tmp_path / "run" / "loso.json").read_text())
+    assert loso["left_out"] == "b" and loso["n"] == 3
+    assert sorted(f["file"] for f in loso["films"]) == ["b_0.png", "b_1.png", "b_2.png"]
+    assert 0.0 <= loso["dice"] <= 1.0 and loso["worst"][0]["dice"] == min(f["dice"] for f in loso["films"])
+    with pytest.raises(TrainingError, match="no source 'c' to leave out"):
+        run_seg_training(SegConfig(epochs=1, size=64, leave_out="c"), tmp_path, tmp_path / "run2", CPU, progress=False)
+
+
+def test_burned_in_markers_change_the_film_but_not_its_range() -> None:
+    from core.train.seg import burn_in_text
+
+    img = np.full((128, 128), 0.4, np.float32)
+    out = burn_in_text(img, np.random.default_rng(0))
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert (out != img).any() and float(out.max()) <= 1.0 and float(out.min()) >= 0.0
+    assert (img == 0.4).all()  # the input is left alone

@@ -38,7 +38,9 @@ DESIGNS = [
 ]
 KINDS = [("restoration", "Restoration preference (which image is best for diagnosis)"),
          ("segmentation", "Segmentation preference (which lung outline is most accurate)"),
-         ("diagnosis", "Diagnosis accuracy, MRMC ROC (labels hidden; every image rated 1-5 for COVID-19)")]
+         ("diagnosis", "Diagnosis accuracy, MRMC ROC (labels hidden; every image rated 1-5 for COVID-19)"),
+         ("authenticity", "Real or synthetic? (single films; synthetic ones marked by 'r2c-review synthesize' "
+                          "or labelled real/synthetic in the CSV)")]
 
 
 class NewStudyDialog(QDialog):
@@ -129,6 +131,10 @@ class NewStudyDialog(QDialog):
         self.precompute = QCheckBox("Prepare the images right after creating the study")
         self.precompute.setChecked(True)
         form.addRow(self.precompute)
+        self.protect = QCheckBox("Protect with an administrator password and reader PINs (PINs are generated)")
+        self.protect.setObjectName("protectStudy")
+        self.protect.setChecked(True)
+        form.addRow(self.protect)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
@@ -172,6 +178,16 @@ class NewStudyDialog(QDialog):
             self.ask_confidence.setChecked(False)
         for widget in (self.design, self.show_label, self.qc, self.ask_confidence):
             widget.setEnabled(not diagnosis)
+        # real or synthetic: the film as it is (no candidates), truth hidden, no repeats, matched square panes
+        authenticity = self.kind.currentData() == "authenticity"
+        if authenticity:
+            self.show_label.setChecked(False)
+            self.qc.setValue(0)
+            self.presentation.setCurrentIndex(self.presentation.findData("paper"))
+        self.variants.setEnabled(not authenticity)
+        self.presentation.setEnabled(not authenticity)
+        for widget in (self.show_label, self.qc):
+            widget.setEnabled(not diagnosis and not authenticity)
         self._design_changed()
 
     def _pick_folder(self) -> None:
@@ -207,7 +223,7 @@ class NewStudyDialog(QDialog):
             return "Give the study a name."
         if not self.source.text().strip() or not s.source.exists():
             return "Choose a folder or CSV of cases that exists."
-        if not s.variants:
+        if not s.variants and s.kind != "authenticity":
             return "Choose at least one candidate besides the original."
         if not s.readers:
             return "Add at least one reader."

@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import workers
+from app import qt_util, workers
+from app.admin.credentials import ask_new_credentials, show_pins
 from app.admin.stats_view import StatisticsView
 from app.qt_util import show_error
 from app.study_service import NewStudyRequest, StudyService, StudySummary
@@ -87,6 +88,21 @@ class AdminPage(QWidget):
         self.facts_box = QGroupBox("Study")
         self.facts = QFormLayout(self.facts_box)
         ol.addWidget(self.facts_box)
+        row = QHBoxLayout()
+        self.lock_note = QLabel()
+        self.lock_note.setObjectName("lockNote")
+        self.lock_note.setWordWrap(True)
+        self.unlock_button = QPushButton("Unlock…")
+        self.unlock_button.setToolTip("Administration and statistics of a protected study need its "
+                                      "administrator password")
+        self.unlock_button.clicked.connect(self.unlock_dialog)
+        self.passwords_button = QPushButton("Set passwords…")
+        self.passwords_button.setToolTip("Set the administrator password and new PINs for every reader")
+        self.passwords_button.clicked.connect(self.passwords_dialog)
+        row.addWidget(self.lock_note, 1)
+        row.addWidget(self.unlock_button)
+        row.addWidget(self.passwords_button)
+        ol.addLayout(row)
 
         box = QGroupBox("Images for reading (precompute)")
         pl = QVBoxLayout(box)
@@ -210,9 +226,21 @@ class AdminPage(QWidget):
         while self.facts.rowCount():
             self.facts.removeRow(0)
         self.readers.setRowCount(0)
-        enabled = study is not None
-        for w in (self.precompute_button, self.read_button, self.stats, self.import_button):
+        locked = study is not None and study.protected and not self._unlocked(study)
+        enabled = study is not None and not locked
+        for w in (self.precompute_button, self.read_button, self.stats, self.import_button, self.passwords_button):
             w.setEnabled(enabled)
+        self.unlock_button.setVisible(locked)
+        self.facts_box.setVisible(not locked)
+        self.lock_note.setText("" if study is None else
+                               "Protected study: administration and statistics need the administrator password."
+                               if locked else "" if study.protected else
+                               "Open study: no passwords, anyone can read as any reader.")
+        if locked:
+            self.title.setText(f"{study.name} (locked)")
+            self.precompute_label.setText("")
+            self.stats.set_stats(None)
+            return
         if study is None:
             self.title.setText("No study selected" if self._studies else
                                "No studies yet: create one with “New study…” (or run r2c-review demo)")
@@ -245,8 +273,44 @@ class AdminPage(QWidget):
         self.read_button.setEnabled(study.ready and bool(study.readers))
 
     def _tab_changed(self) -> None:
-        if self.tabs.currentWidget() is self.stats and self.current_study() is not None:
+        study = self.current_study()
+        if self.tabs.currentWidget() is self.stats and study is not None and self._unlocked(study):
             self.load_stats()
+
+    # -- the administrator password ----------------------------------------------------------
+
+    def _unlocked(self, study: StudySummary) -> bool:
+        unlocked_here = getattr(self.service, "unlocked_here", None)
+        return not study.protected or (unlocked_here is not None and unlocked_here(study.id))
+
+    def unlock_dialog(self) -> workers.Task | None:
+        study = self.current_study()
+        if study is None:
+            return None
+        password = qt_util.ask_secret(self, "Unlock study", f"Administrator password of {study.name}:")
+        if password is None:
+            return None
+        return workers.submit(lambda ctx: self.service.unlock_admin(study.id, password), owner=self,
+                              name="Checking the password", done=lambda _r: self.refresh(select=study.id),
+                              failed=self._failed)
+
+    def passwords_dialog(self) -> workers.Task | None:
+        """New administrator password and generated reader PINs, shown once to hand out."""
+        study = self.current_study()
+        if study is None:
+            return None
+        current = None
+        if study.protected:
+            current = qt_util.ask_secret(self, "Set passwords", f"Current administrator password of {study.name}:")
+            if current is None:
+                return None
+        new = ask_new_credentials(self, [r.name for r in study.readers])
+        if new is None:
+            return None
+        admin, pins = new
+        return workers.submit(lambda ctx: self.service.set_passwords(study.id, admin, pins, current), owner=self,
+                              name="Setting passwords", failed=self._failed,
+                              done=lambda _r: (show_pins(self, study.name, pins), self.refresh(select=study.id)))
 
     def _read_as(self) -> None:
         study = self.current_study()
@@ -261,16 +325,24 @@ class AdminPage(QWidget):
 
         dialog = NewStudyDialog(self)
         if dialog.exec():
-            self.create_study(dialog.spec(), precompute=dialog.precompute.isChecked())
+            spec = dialog.spec()
+            if dialog.protect.isChecked():
+                new = ask_new_credentials(self, spec.readers)
+                if new is None:
+                    return
+                spec.admin_password, spec.reader_pins = new
+            self.create_study(spec, precompute=dialog.precompute.isChecked())
 
     def create_study(self, spec: NewStudyRequest, precompute: bool = True) -> workers.Task:
         self.status.emit(f"Creating study {spec.name}…")
         return workers.submit(lambda ctx: self.service.create_study(spec, ctx.progress), owner=self,
                               name="Creating the study",
-                              done=lambda sid: self._created(sid, precompute), failed=self._failed)
+                              done=lambda sid: self._created(sid, precompute, spec), failed=self._failed)
 
-    def _created(self, study_id: object, precompute: bool) -> None:
+    def _created(self, study_id: object, precompute: bool, spec: NewStudyRequest | None = None) -> None:
         self.status.emit("Study created")
+        if spec is not None and spec.reader_pins:
+            show_pins(self, spec.name, spec.reader_pins)
         self.refresh(select=study_id, then=self.start_precompute if precompute else None)
 
     # -- precompute ------------------------------------------------------------------------

@@ -28,10 +28,12 @@ class CaseDisplay:
     ask_confidence: bool = False  # the study wants a 1-5 confidence rating with the vote
     previous_confidence: int | None = None  # the rating given with ``previous_choice``
     rates_disease: bool = False  # diagnosis study: one image, the 1-5 scale is the disease rating
+    # A real-or-synthetic study: one film, judged by one of these answers; the choice is the answer's index
+    answers: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.rates_disease and len(self.images) != 1:
-            raise ValueError("a disease rating is given on one image")
+        if (self.rates_disease or self.answers) and len(self.images) != 1:
+            raise ValueError("a disease rating or a real/synthetic judgement is given on one image")
 
     def pane_labels(self) -> list[str]:
         return list(self.labels) if self.labels else [str(i + 1) for i in range(len(self.images))]

@@ -13,6 +13,10 @@ Down step it.
 A diagnosis (MRMC ROC) study shows one image and the same 1-5 scale as a disease rating
 ("How likely is COVID-19?"); there is nothing to choose, so plain digits 1-5 set the rating
 as well, and Enter confirms it.
+
+A real-or-synthetic study shows one film and its answers ("Real", "Synthetic") as buttons below it:
+click one, or press its initial (R, S) or its number (1, 2), then Enter; the confidence scale works
+as for a choice.
 """
 
 from __future__ import annotations
@@ -110,6 +114,7 @@ class CaseView(QWidget):
         bottom.addStretch(1)
         bottom.addWidget(self.choice_label)
         bottom.addWidget(self.confirm_button)
+        layout.addWidget(self._build_answers())
         layout.addWidget(self._build_confidence())
         layout.addLayout(bottom)
 
@@ -143,6 +148,34 @@ class CaseView(QWidget):
         row.addStretch(1)
         box.setVisible(False)
         return box
+
+    def _build_answers(self) -> QWidget:
+        """The answers of a real-or-synthetic study (two equal buttons), hidden for the other kinds."""
+        box = self.answer_box = QWidget()
+        box.setObjectName("answerBox")
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        self.answer_group = QButtonGroup(self)
+        self.answer_group.setExclusive(True)
+        self.answer_buttons: list[QPushButton] = []
+        for i in range(2):
+            b = QPushButton()
+            b.setObjectName(f"answer{i}")
+            b.setCheckable(True)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setMinimumWidth(160)
+            b.setStyleSheet("font-size: 14pt; padding: 6px;")
+            self.answer_group.addButton(b, i)
+            self.answer_buttons.append(b)
+            row.addWidget(b)
+        self.answer_group.idClicked.connect(self.select)
+        row.addStretch(1)
+        box.setVisible(False)
+        return box
+
+    def answers(self) -> tuple[str, ...] | None:
+        return self._case.answers if self._case else None
 
     def _button(self, text: str, slot) -> QPushButton:
         b = QPushButton(text)
@@ -200,6 +233,12 @@ class CaseView(QWidget):
         self.confidence_high.setText("5 = definitely" if rating else "5 = completely")
         self.confirm_button.setText("Confirm rating (Enter)" if rating else "Confirm choice (Enter)")
         self.confidence_box.setVisible(case.ask_confidence or rating)
+        answers = case.answers or ()
+        for i, b in enumerate(self.answer_buttons):
+            b.setVisible(i < len(answers))
+            if i < len(answers):
+                b.setText(f"{answers[i]}  ({answers[i][0].upper()})")
+        self.answer_box.setVisible(bool(answers))
         self.stack.setCurrentWidget(self.grid)
         self._confidence = None
         self._set_choice(0 if rating else case.previous_choice)
@@ -218,6 +257,7 @@ class CaseView(QWidget):
             pane.set_selected(False)
         self.set_confidence(None)
         self.confidence_box.setVisible(False)
+        self.answer_box.setVisible(False)
         self.confirm_button.setEnabled(False)
         self.choice_label.setText("")
 
@@ -231,10 +271,15 @@ class CaseView(QWidget):
     # -- choosing --------------------------------------------------------------------------
 
     def _set_choice(self, index: int | None) -> None:
-        count = len(self.grid.panes())
+        answers = self.answers()
+        count = len(answers) if answers else len(self.grid.panes())
         self._choice = index if index is not None and 0 <= index < count else None
         for i, pane in enumerate(self.grid.panes()):
-            pane.set_selected(i == self._choice)
+            pane.set_selected(i == self._choice and not answers)
+        self.answer_group.setExclusive(False)
+        for i, b in enumerate(self.answer_buttons):
+            b.setChecked(bool(answers) and i == self._choice)
+        self.answer_group.setExclusive(True)
         self._update_prompt()
 
     def set_confidence(self, level: int | None) -> None:
@@ -255,8 +300,14 @@ class CaseView(QWidget):
         self.confirm_button.setEnabled(self._choice is not None and not missing_rating)
         labels = self._case.pane_labels() if self._case else []
         keys = f"{labels[0]}–{labels[-1]}" if labels else ""
+        answers = self.answers()
         if self.rates_disease():
             text = "Rate the image (1 – 5)" if missing_rating else f"Your rating: {self._confidence}"
+        elif answers:
+            keys = ", ".join(a[0].upper() for a in answers)
+            text = (f"Choose an answer or press {keys}" if self._choice is None
+                    else f"Your answer: {answers[self._choice]}" + (" — now rate your confidence"
+                                                                    if missing_rating else ""))
         elif self._choice is None:
             text = f"Click an image or press {keys}"
         elif missing_rating:
@@ -270,6 +321,8 @@ class CaseView(QWidget):
             self._set_choice(index)
 
     def _pane_clicked(self, pane: ImagePane) -> None:
+        if self.answers():  # the film itself is not an answer
+            return
         if pane in self.grid.panes():
             self.select(self.grid.panes().index(pane))
             self.setFocus()
@@ -288,6 +341,8 @@ class CaseView(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key = event.key()
         labels = [label.upper() for label in self._case.pane_labels()] if self._case else []
+        if self.answers():  # answer initials (R, S), not the film's neutral label
+            labels = [a[0].upper() for a in self.answers()]
         ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
         if (ctrl or self.rates_disease()) and Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
             self.set_confidence(key - Qt.Key.Key_0)

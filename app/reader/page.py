@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import settings, workers
+from app import qt_util, settings, workers
 from app.qt_util import confirm, show_error
 from app.reader.case_display import CaseDisplay
 from app.reader.case_view import CaseView
@@ -61,6 +61,7 @@ class ReaderPage(QWidget):
         self._want: int | None = None  # position waiting for its images
         self._pending_votes = 0
         self._choose_after_refresh: tuple[object, object, bool] | None = None
+        self._session_study: StudySummary | None = None  # the study of the open session (protected or not)
         self._build()
 
     # -- layout ----------------------------------------------------------------------------
@@ -148,6 +149,17 @@ class ReaderPage(QWidget):
 
     def position(self) -> int:
         return self._position
+
+    def key_help(self) -> list[tuple[str, str]]:
+        """The keys the case view handles itself (CaseView.keyPressEvent), for the shortcuts sheet (F1)."""
+        if self._handle is None:
+            return [("Enter", "Start reading (the default button)")]
+        rows = [("1 … 9, or a pane's letter", "Choose that pane (a rating, in a diagnosis study)"),
+                ("Enter", "Confirm the answer and go on"),
+                ("Left, Page Up", "Previous case"), ("Right, Page Down", "Next case (once answered)")]
+        if self._handle.asks_confidence:
+            rows += [("Ctrl+1 … Ctrl+5", "Rate your confidence"), ("Up, Down", "Step the confidence")]
+        return rows
 
     def handle(self) -> ReadingHandle | None:
         return self._handle
@@ -238,8 +250,15 @@ class ReaderPage(QWidget):
             return None
         settings.set_value("reader/study", str(study.id))
         settings.set_value("reader/reader", str(reader_id))
+        args: tuple = (study.id, reader_id)
+        if study.protected:  # checked in the worker (scrypt, and a delay after a wrong PIN); never stored here
+            pin = qt_util.ask_secret(self, "Reader PIN", f"PIN of {self.reader_combo.currentText().split('  (')[0]}:")
+            if pin is None:
+                return None
+            args = (study.id, reader_id, pin)
         self.start_button.setEnabled(False)
-        return workers.submit(lambda ctx: self.service.open_reading(study.id, reader_id), owner=self,
+        self._session_study = study
+        return workers.submit(lambda ctx: self.service.open_reading(*args), owner=self,
                               name="Opening the session", done=self._opened, failed=self._open_failed)
 
     def _open_failed(self, message: str) -> None:
@@ -264,7 +283,26 @@ class ReaderPage(QWidget):
                        "another workstation, from the case you are on now."):
             self.view.setFocus()
             return False
+        if not self._admin_allows_end():
+            self.view.setFocus()
+            return False
         self.stop()
+        return True
+
+    def _admin_allows_end(self) -> bool:
+        """A protected study's session ends only with the administrator's password (readers cannot leave the
+        locked reader mode for results on their own). One scrypt check on this thread: it blocks briefly."""
+        study = self._session_study
+        if study is None or not study.protected:
+            return True
+        password = qt_util.ask_secret(self, "End reading session", "Administrator password:")
+        if password is None:
+            return False
+        try:
+            self.service.check_admin_password(study.id, password)
+        except Exception as exc:  # noqa: BLE001 - one line to the user, never a traceback
+            show_error(self, str(exc).split(": ", 1)[-1] or "Wrong administrator password")
+            return False
         return True
 
     def stop(self) -> None:

@@ -3,6 +3,11 @@
 Shows each generator's COVID-19 probability, optional lung overlays with their areas, and
 exports a restoration as PNG or DICOM Secondary Capture. All inference runs in workers;
 missing weights are reported in the panel in one line, and the rest keeps working.
+
+Results stream: each variant's restoration is published by the worker the moment it is done
+and shown at once (a pane, a table row with its full name), the rows still to come say
+"waiting" or "restoring…", and Cancel keeps what is done. The lung overlay streams the same
+way, one image at a time, keyed by the very image array it was computed on.
 """
 
 from __future__ import annotations
@@ -35,16 +40,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import engine, workers
+from app import engine, settings, workers
 from app.viewer.state import PaneImage
 
 if TYPE_CHECKING:
+    from core.classifier_display import ProbabilityDisplay
     from core.exports import RestoredImage
     from core.imaging import XRay
     from core.restore import Restoration
     from core.segment import Segmentation
 
 MAX_ITERATIONS = 10  # as core.restore.MAX_ITERATIONS (not imported: it pulls in torch)
+PASSES_KEY = "compare/passes"  # 0: the model's default
+SHOW_UNRELIABLE_KEY = "compare/show_unreliable_probability"  # "1": show probabilities below the AUC bar too
 RESOLUTIONS = (("native", "Native (the film's own pixels)"), ("model", "Model resolution (256 px)"))
 
 
@@ -57,6 +65,7 @@ class CompareResult:
     restoration: Restoration
     display: np.ndarray  # the final pass at the film's own resolution (guided upsampling, core.guided)
     model_display: np.ndarray  # the final pass at 256 px, resized to the film's size for linked viewing
+    provenance: dict[str, Any] | None = None  # the model manifest's provenance: the head's measured AUC
 
     def pixels(self, resolution: str) -> np.ndarray:
         """What a pane shows: the native restoration, or the model-resolution one ("model")."""
@@ -70,6 +79,12 @@ class CompareResult:
     def covid_probability(self) -> float:
         return self.restoration.covid_probability
 
+    def probability(self, show_unreliable: bool) -> ProbabilityDisplay:
+        """The probability as it may be shown (core.classifier_display: measured AUC, or withheld)."""
+        from core.classifier_display import probability_display
+
+        return probability_display(self.covid_probability, self.provenance, show_unreliable)
+
     @property
     def caption(self) -> str:
         return f"{self.name} ×{self.iterations}"
@@ -77,26 +92,38 @@ class CompareResult:
 
 def _restore_all(xray: XRay, variants: list[tuple[str, str]], iterations: int | None,
                  ctx: workers.TaskContext) -> list[CompareResult]:
-    """Worker: run each chosen variant on the original's display image, then carry it to the film's pixels."""
+    """Worker: run each chosen variant on the original's display image, then carry it to the film's pixels.
+
+    Publishes ("started", variant id) and ("done", CompareResult) as it goes, so the panel shows
+    each variant the moment it is ready; progress counts two steps per variant."""
     from core.guided import native_restoration
     from core.restore import resize_to
 
     restorer = engine.restorer()
     results = []
+    steps = 2 * len(variants)
     for i, (vid, name) in enumerate(variants):
         ctx.check()
-        ctx.progress(i, len(variants), f"Restoring with {name}…")
+        ctx.publish(("started", vid))
+        ctx.progress(2 * i, steps, f"Restoring with {name}…")
         restoration = restorer.restore_many([xray.display], vid, iterations, cancelled=ctx.cancelled)[0]
-        results.append(CompareResult(vid, name, restoration, native_restoration(xray.display, restoration.final),
-                                     resize_to(restoration.final, xray.size)))
-    ctx.progress(len(variants), len(variants), "")
+        ctx.check()
+        ctx.progress(2 * i + 1, steps, f"{name}: carrying the restoration to the film's pixels…")
+        result = CompareResult(vid, name, restoration, native_restoration(xray.display, restoration.final),
+                               resize_to(restoration.final, xray.size), restorer.generator(vid).manifest.provenance)
+        results.append(result)
+        ctx.publish(("done", result))
+    ctx.progress(steps, steps, "")
     return results
 
 
-def _segment_all(images: list[np.ndarray], spacing: tuple[float, float] | None,
-                 ctx: workers.TaskContext) -> list[Segmentation]:
-    ctx.progress(0, 1, "Segmenting lungs…")
-    return engine.segmenter().segment_many(images, [spacing] * len(images))
+def _segment_each(images: list[np.ndarray], spacing: tuple[float, float] | None, ctx: workers.TaskContext) -> None:
+    """Worker: segment the images one by one, publishing (image, Segmentation) as each is done."""
+    segmenter = engine.segmenter()
+    for i, image in enumerate(images):
+        ctx.check()
+        ctx.progress(i, len(images), "Segmenting lungs…")
+        ctx.publish((image, segmenter.segment_many([image], [spacing])[0]))
 
 
 class ComparePanel(QWidget):
@@ -111,8 +138,9 @@ class ComparePanel(QWidget):
         self._xray: XRay | None = None
         self._results: list[CompareResult] = []
         self._cache: dict[tuple[str, str, int | None], CompareResult] = {}
-        self._masks: dict[int, list[np.ndarray]] = {}  # id(xray) -> masks (original first, then results)
-        self._segmentations: list[Segmentation] | None = None
+        self._pending: dict[str, tuple[str, str]] = {}  # variant id -> (name, "waiting" | "restoring…" | ...)
+        self._segs: dict[int, tuple[np.ndarray, Segmentation]] = {}  # id(image) -> (that image, its lungs)
+        self._seg_again = False  # images arrived while segmenting: segment those too when it ends
         self._seg_file: tuple[str, np.ndarray] | None = None  # (source path, mask) from an opened DICOM SEG
         self._task: workers.Task | None = None
         self._seg_task: workers.Task | None = None
@@ -140,6 +168,9 @@ class ComparePanel(QWidget):
         self.iterations.setRange(0, MAX_ITERATIONS)
         self.iterations.setSpecialValueText("model default")
         self.iterations.setToolTip("How many times the generator is applied (x → G(x) → G(G(x)) …)")
+        saved = settings.value(PASSES_KEY)
+        self.iterations.setValue(int(saved) if saved.isdigit() else 0)  # remembered across restarts
+        self.iterations.valueChanged.connect(lambda v: settings.set_value(PASSES_KEY, str(v)))
         self.iterations.valueChanged.connect(lambda _v: self._variants_changed())
         row.addWidget(self.iterations, 1)
         form.addLayout(row)
@@ -168,12 +199,26 @@ class ComparePanel(QWidget):
         form.addWidget(self.progress)
         layout.addWidget(box)
 
+        self.unreliable_check = QCheckBox("Show COVID-19 probabilities below AUC 0.75")
+        self.unreliable_check.setToolTip(
+            "A variant's COVID-19 probability is shown only when its head reached an AUC of at least 0.75 on "
+            "films from hospitals it never trained on; tick to see the others too. Research use, not for diagnosis.")
+        self.unreliable_check.setChecked(settings.value(SHOW_UNRELIABLE_KEY) == "1")
+        self.unreliable_check.toggled.connect(self._unreliable_toggled)
+        layout.addWidget(self.unreliable_check)
         self.table = QTableWidget(0, 3)
+        self.table.setObjectName("compareResults")
         self.table.setHorizontalHeaderLabels(["Image", "P(COVID-19)", "Lungs"])
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Full variant names: wrapped, never elided ("R2C-GAN ..."), columns resizable by the user.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setMaximumHeight(170)
+        self.table.setMaximumHeight(220)
         layout.addWidget(self.table)
 
         box = QGroupBox("Lung segmentation")
@@ -281,8 +326,8 @@ class ComparePanel(QWidget):
         if xray is self._xray:
             return
         self.cancel()
+        self._pending = {}
         self._xray = xray
-        self._segmentations = None
         self._results = []
         if xray is not None:
             self._results = [r for key, r in self._cache.items() if key[0] == str(xray.source)
@@ -299,7 +344,22 @@ class ComparePanel(QWidget):
         return list(self._results)
 
     def segmentations(self) -> list[Segmentation] | None:
-        return self._segmentations
+        """The lungs of every pane (original first), once all are segmented; else None."""
+        segs = [self._seg_of(image) for image in self._images()]
+        return segs if segs and all(s is not None for s in segs) else None  # type: ignore[return-value]
+
+    def pending(self) -> dict[str, str]:
+        """Variant id -> state of the restorations not shown yet ("waiting", "restoring…", "cancelled")."""
+        return {vid: state for vid, (_name, state) in self._pending.items()}
+
+    def _images(self) -> list[np.ndarray]:
+        if self._xray is None:
+            return []
+        return [self._xray.display] + [r.pixels(self.resolution()) for r in self._results]
+
+    def _seg_of(self, image: np.ndarray) -> Segmentation | None:
+        entry = self._segs.get(id(image))
+        return entry[1] if entry is not None and entry[0] is image else None
 
     def _iterations(self) -> int | None:
         return self.iterations.value() or None
@@ -312,7 +372,6 @@ class ComparePanel(QWidget):
         self.resolution_choice.setCurrentIndex(max(0, self.resolution_choice.findData(resolution)))
 
     def _resolution_changed(self) -> None:
-        self._segmentations = None
         self._show_results()
         if self._xray is not None and self.overlay_check.isChecked():
             self._segment()
@@ -322,11 +381,14 @@ class ComparePanel(QWidget):
         if self._xray is None:
             return []
         items = [("Original", PaneImage.from_xray(self._xray))]
+        show = self.unreliable_check.isChecked()
         for r in self._results:
-            items.append((f"{r.caption} · COVID-19 {r.covid_probability:.0%}",
+            items.append((f"{r.caption} · {r.probability(show).text}",
                           PaneImage.from_display(r.pixels(self.resolution()), self._xray.pixel_spacing)))
-        if self.overlay_check.isChecked() and self._segmentations and len(self._segmentations) == len(items):
-            items = [(c, img.with_overlay(s.mask)) for (c, img), s in zip(items, self._segmentations, strict=True)]
+        segs = [self._seg_of(image) for image in self._images()] if self.overlay_check.isChecked() else []
+        if any(s is not None for s in segs):  # streamed: each pane gets its overlay as soon as it is segmented
+            items = [(c, img.with_overlay(s.mask) if s is not None else img)
+                     for (c, img), s in zip(items, segs, strict=True)]
         elif self._seg_file is not None and self._seg_file[0] == str(self._xray.source):
             caption, image = items[0]
             items[0] = (f"{caption} · DICOM SEG", image.with_overlay(self._seg_file[1]))
@@ -347,24 +409,50 @@ class ComparePanel(QWidget):
         if not todo:
             self._finish(xray, iterations, chosen, [])
             return
-        self.progress.setRange(0, len(todo))
+        self.progress.setRange(0, 2 * len(todo))
         self.progress.setValue(0)
         self.progress.setVisible(True)
+        self._pending = {vid: (name, "waiting") for vid, name in todo}
         self._task = workers.submit(
             lambda ctx: _restore_all(xray, todo, iterations, ctx),
             owner=self, name="Restoration", priority=1,
             done=lambda res: self._finish(xray, iterations, chosen, res),
             failed=self._failed, cancelled=self._cancelled, progress=self._progress,
+            partial=lambda item: self._streamed(xray, iterations, chosen, item),
         )
+        self._shown(xray, iterations, chosen)  # the cached ones at once, the rest as "waiting"
         self._update_buttons()
 
     def cancel(self) -> None:
+        """Stop restoring; what is done stays shown (and cached), the rest is marked cancelled."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
             self.progress.setVisible(False)
+            self._pending = {vid: (name, "cancelled") for vid, (name, _state) in self._pending.items()}
+            self._show_results()
             self.status.emit("Restoration cancelled")
             self._update_buttons()
+
+    def _streamed(self, xray: XRay, iterations: int | None, chosen: list[tuple[str, str]], item: object) -> None:
+        """One variant started or finished in the worker: show it now."""
+        kind, payload = item  # type: ignore[misc]
+        if kind == "started":
+            if payload in self._pending:
+                self._pending[payload] = (self._pending[payload][0], "restoring…")
+        else:
+            result: CompareResult = payload
+            self._cache[(str(xray.source), result.variant_id, iterations)] = result
+            self._pending.pop(result.variant_id, None)
+        if xray is self._xray:
+            self._shown(xray, iterations, chosen)
+
+    def _shown(self, xray: XRay, iterations: int | None, chosen: list[tuple[str, str]]) -> None:
+        self._results = [self._cache[key] for vid, _ in chosen
+                         if (key := (str(xray.source), vid, iterations)) in self._cache]
+        self._show_results()
+        if self.overlay_check.isChecked():
+            self._segment()
 
     def _progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, max(total, 1))
@@ -375,17 +463,14 @@ class ComparePanel(QWidget):
     def _finish(self, xray: XRay, iterations: int | None, chosen: list[tuple[str, str]],
                 new: list[CompareResult]) -> None:
         self._task = None
+        self._pending = {}
         self.progress.setVisible(False)
         for r in new:
             self._cache[(str(xray.source), r.variant_id, iterations)] = r
         self._evict(keep=str(xray.source))
         if xray is self._xray:
-            self._results = [self._cache[(str(xray.source), vid, iterations)] for vid, _ in chosen]
-            self._segmentations = None
-            self._show_results()
+            self._shown(xray, iterations, chosen)
             self.status.emit(f"Restored with {len(self._results)} model(s)")
-            if self.overlay_check.isChecked():
-                self._segment()
         self._update_buttons()
 
     def _evict(self, keep: str, sources: int = 3) -> None:
@@ -400,7 +485,9 @@ class ComparePanel(QWidget):
 
     def _failed(self, message: str) -> None:
         self._task = None
+        self._pending = {}
         self.progress.setVisible(False)
+        self._show_results()
         self.status.emit(message)
         self._update_buttons()
         from app.qt_util import show_error
@@ -411,23 +498,36 @@ class ComparePanel(QWidget):
         self._task = None
         self._update_buttons()
 
+    def _unreliable_toggled(self, on: bool) -> None:
+        settings.set_value(SHOW_UNRELIABLE_KEY, "1" if on else "0")
+        self._show_results()
+
     def _show_results(self) -> None:
-        rows: list[tuple[str, str]] = []
+        rows: list[tuple[str, str, str]] = []
+        tips: dict[tuple[int, int], str] = {}
         if self._xray is not None:
-            rows.append(("Original", "–"))
-            rows += [(r.caption, f"{r.covid_probability:.1%}") for r in self._results]
+            images = self._images()
+            show = self.unreliable_check.isChecked()
+            rows.append(("Original", "–", self._area_text(images[0])))
+            for r, image in zip(self._results, images[1:], strict=True):
+                shown = r.probability(show)
+                tips[(len(rows), 1)] = shown.detail  # the measured AUC and the research-use note
+                rows.append((r.caption, shown.text, self._area_text(image)))
+            rows += [(name, state, "") for name, state in self._pending.values()]
         self.table.setRowCount(len(rows))
-        for i, (name, prob) in enumerate(rows):
-            self.table.setItem(i, 0, QTableWidgetItem(name))
-            self.table.setItem(i, 1, QTableWidgetItem(prob))
-            self.table.setItem(i, 2, QTableWidgetItem(self._area_text(i)))
+        for i, row in enumerate(rows):
+            for j, text in enumerate(row):
+                item = QTableWidgetItem(text)
+                item.setToolTip(tips.get((i, j), text))  # the full text, whatever the column width
+                self.table.setItem(i, j, item)
         self._update_export()
         self.panesChanged.emit()
 
-    def _area_text(self, row: int) -> str:
-        if not self._segmentations or row >= len(self._segmentations):
+    def _area_text(self, image: np.ndarray) -> str:
+        seg = self._seg_of(image)
+        if seg is None:
             return ""
-        a = self._segmentations[row].areas
+        a = seg.areas
         text = f"{a.fraction:.1%}"
         if a.total_mm2 is not None:
             text += f" · {a.total_mm2 / 100:.0f} cm²"
@@ -436,34 +536,48 @@ class ComparePanel(QWidget):
     # -- lungs -----------------------------------------------------------------------------
 
     def _overlay_toggled(self, on: bool) -> None:
-        if on and self._segmentations is None:
+        if on:
             self._segment()
         self.panesChanged.emit()
 
     def _segment(self) -> None:
+        """Segment the shown images that have no lungs yet, one by one (each overlay appears when done)."""
         if self._xray is None:
             return
-        if self._seg_task is not None:
-            self._seg_task.cancel()
+        if self._seg_task is not None:  # one at a time: the running task's end picks up the newcomers
+            self._seg_again = True
+            return
+        missing = [image for image in self._images() if self._seg_of(image) is None]
+        if not missing:
+            return
         xray = self._xray
-        images = [xray.display] + [r.pixels(self.resolution()) for r in self._results]
-        self.seg_label.setText("Segmenting lungs…")
+        self.seg_label.setText(f"Segmenting lungs… ({len(missing)} image(s))")
         self._seg_task = workers.submit(
-            lambda ctx: _segment_all(images, xray.pixel_spacing, ctx), owner=self, name="Lung segmentation",
-            done=lambda segs: self._segmented(xray, len(images), segs), failed=self._seg_failed,
+            lambda ctx: _segment_each(missing, xray.pixel_spacing, ctx), owner=self, name="Lung segmentation",
+            partial=lambda item: self._seg_streamed(xray, item), done=lambda _r: self._seg_done(),
+            failed=self._seg_failed, cancelled=self._seg_done,
         )
 
-    def _segmented(self, xray: XRay, count: int, segs: list[Segmentation]) -> None:
+    def _seg_streamed(self, xray: XRay, item: object) -> None:
+        image, seg = item  # type: ignore[misc]
+        self._segs[id(image)] = (image, seg)
+        if xray is self._xray:
+            self._show_results()
+
+    def _seg_done(self) -> None:
         self._seg_task = None
-        if xray is not self._xray or count != 1 + len(self._results):
-            return
-        self._segmentations = segs
+        keep = {id(a) for a in self._images()} | {id(a) for r in self._cache.values()
+                                                  for a in (r.display, r.model_display)}
+        self._segs = {k: v for k, v in self._segs.items() if k in keep}  # forget the lungs of evicted images
         self.seg_label.setText("Areas are of the lung fields, as a share of the image (and in cm² when the "
                                "pixel spacing is known).")
-        self._show_results()
+        again, self._seg_again = self._seg_again, False
+        if again and self.overlay_check.isChecked():
+            self._segment()
 
     def _seg_failed(self, message: str) -> None:
         self._seg_task = None
+        self._seg_again = False
         self.overlay_check.blockSignals(True)
         self.overlay_check.setChecked(False)
         self.overlay_check.blockSignals(False)
@@ -507,7 +621,7 @@ class ComparePanel(QWidget):
         return workers.submit(load, owner=self, name="Open DICOM SEG", done=loaded, failed=self._failed)
 
     def _export_seg_dialog(self) -> None:
-        if self._xray is None or not self._segmentations:
+        if self._xray is None or self._seg_of(self._xray.display) is None:
             return
         stem = self._xray.source.stem
         path, _ = QFileDialog.getSaveFileName(self, "Save lung mask as DICOM SEG",
@@ -517,11 +631,12 @@ class ComparePanel(QWidget):
 
     def export_segmentation(self, path: str | Path) -> workers.Task | None:
         """Write the original's lung mask (computed here) as a DICOM SEG referencing the film, in a worker."""
-        if self._xray is None or not self._segmentations:
+        seg = self._seg_of(self._xray.display) if self._xray is not None else None
+        if self._xray is None or seg is None:
             return None
         from core.exports import write_dicom_seg
 
-        xray, mask = self._xray, self._segmentations[0].mask
+        xray, mask = self._xray, seg.mask
         manifest = getattr(engine.segmenter(), "manifest", None)
         version = f"sha256:{(getattr(manifest, 'sha256', None) or 'unknown')[:16]}"
         return workers.submit(lambda ctx: write_dicom_seg(path, mask, xray.source, version), owner=self,
@@ -539,7 +654,7 @@ class ComparePanel(QWidget):
             w.setEnabled(has)
         dicom = self._xray is not None and bool(self._xray.identifiers.sop_uid)
         self.seg_open_button.setEnabled(dicom)
-        self.seg_export_button.setEnabled(dicom and bool(self._segmentations))
+        self.seg_export_button.setEnabled(dicom and self._seg_of(self._xray.display) is not None)
 
     def restored_image(self, index: int) -> RestoredImage:
         """Restoration ``index`` as exported: at the film's size (native) or the model's 256 px (film's aspect)."""

@@ -5,7 +5,8 @@ them (zoom/pan and window, each unlinkable), and offers fit / 1:1 / reset / inve
 window presets of the current pane (number keys 1-9), flicker between the first two panes,
 and a toggle for the patient's direct identifiers in the info panel. That toggle is
 remembered per context: shown by default for clinical viewing, hidden by default on study
-and teaching screens, which others watch.
+and teaching screens, which others watch. The layout (image/side-panel split, link toggles)
+is remembered across restarts (``save_layout``/``restore_layout``, called by the main window).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ MAX_PANES = 6
 PRESET_KEYS = 9  # keys 1-9
 CLINICAL, STUDY, TEACHING = "clinical", "study", "teaching"
 IDENTIFIERS_KEY = "viewer/show_identifiers/{}"
+SPLITTER_KEY, LINKS_KEY = "viewer/splitter", "viewer/links"
 HINT = ("Open X-ray files or a folder (File ▸ Open), or drop them here.\n"
         "Select several files in the list to see them side by side.")
 
@@ -108,12 +110,14 @@ class ViewerPage(QWidget):
         self.side.currentChanged.connect(lambda i: self.compare_action.setChecked(self.side.widget(i) is self.compare))
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("viewerSplitter")
         splitter.addWidget(self.stack)
         splitter.addWidget(self.side)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 0)
         splitter.setSizes([900, 300])
         layout.addWidget(splitter, 1)
+        self.splitter = splitter
 
     def _action(self, text: str, tip: str, slot, shortcut: str | None = None, checkable: bool = False) -> QAction:
         action = QAction(text, self)
@@ -167,6 +171,10 @@ class ViewerPage(QWidget):
         self.toolbar.addSeparator()
         self.compare_action = self._action("Compare", "Show the original beside its restorations",
                                            self.set_compare, "C", checkable=True)
+        self.synthesize_action = self._action(
+            "Synthesize…", "Make a synthetic COVID-19-like film from this (normal) film with the pix2pix "
+            "synthesizer, for real-or-synthetic reader studies only; the file is marked SYNTHETIC",
+            self.synthesize_current)
 
     def _each(self, method: str) -> None:
         """Apply a pane command to the current pane (linked panes follow) or all when unlinked."""
@@ -199,6 +207,20 @@ class ViewerPage(QWidget):
 
     def context(self) -> str:
         return self._context
+
+    def save_layout(self) -> None:
+        settings.set_bytes(SPLITTER_KEY, self.splitter.saveState())
+        settings.set_value(LINKS_KEY, f"{int(self.link_geometry_action.isChecked())}"
+                                      f"{int(self.link_window_action.isChecked())}")
+
+    def restore_layout(self) -> None:
+        state = settings.value_bytes(SPLITTER_KEY)
+        if state is not None:
+            self.splitter.restoreState(state)
+        links = settings.value(LINKS_KEY)
+        if len(links) == 2 and set(links) <= {"0", "1"}:
+            self.link_geometry_action.setChecked(links[0] == "1")
+            self.link_window_action.setChecked(links[1] == "1")
 
     def set_context(self, context: str) -> None:
         """Clinical, study or teaching: picks the remembered identifier setting (hidden unless clinical)."""
@@ -290,6 +312,36 @@ class ViewerPage(QWidget):
         elif self.side.currentWidget() is self.compare:
             self.side.setCurrentWidget(self.info)
         self._refresh()
+
+    def synthesize_current(self, _checked: bool = False, out_dir: Path | None = None) -> workers.Task | None:
+        """Write a synthetic film of the current film (PNG named and tagged SYNTHETIC, see
+        core/exports/synthetic.py) into a folder the user picks, then show it beside its source."""
+        xray = self.current_xray()
+        if xray is None:
+            self.status.emit("Open a film first: the synthesizer makes a synthetic film from a normal one")
+            return None
+        if out_dir is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            chosen = QFileDialog.getExistingDirectory(self, "Folder for the synthetic film (marked SYNTHETIC)")
+            if not chosen:
+                return None
+            out_dir = Path(chosen)
+        source = xray.source
+
+        def run(_ctx: workers.TaskContext) -> Path:
+            from core.exports.synthetic import synthetic_name, write_synthetic_png
+            from core.synthesize import Synthesizer
+
+            synth = Synthesizer.load()
+            return write_synthetic_png(out_dir / synthetic_name(source, ".png"), synth.synthesize(xray.display),
+                                       synth.describe(source.name))
+
+        def done(path: Path) -> None:
+            self.status.emit(f"Synthetic film written: {path.name} (SYNTHETIC — research use only, not a real film)")
+            self.show_files([source, path])
+
+        return workers.submit(run, owner=self, name="Synthesizing", done=done, failed=lambda m: show_error(self, m))
 
     def in_compare(self) -> bool:
         return self.compare_action.isChecked()

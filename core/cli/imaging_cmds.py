@@ -102,6 +102,23 @@ def write_png_atomic(path: Path, pixels: np.ndarray) -> None:
         raise
 
 
+def _synthetic(path: Path) -> bool:
+    from core.synthesize import is_marked_synthetic
+
+    return is_marked_synthetic(path)
+
+
+def _write_synthetic(src: Path, dst: Path, pixels: np.ndarray) -> Path:
+    """A converted synthetic film keeps SYNTHETIC in its name and its PNG text chunks."""
+    from core.exports.synthetic import MARK, write_synthetic_png
+
+    if MARK not in dst.name:
+        dst = dst.with_name(f"{dst.stem}_{MARK}.png")
+    gray = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+    return write_synthetic_png(dst, gray.astype(np.float32) / 255.0,
+                               f"{MARK} IMAGE - NOT A REAL RADIOGRAPH (converted from {src.name})")
+
+
 def _report(message: str) -> None:
     tqdm.write(f"r2c-review: error: {message}", file=sys.stderr)
 
@@ -132,7 +149,10 @@ def convert(args: argparse.Namespace) -> int:
                 pixels = xray.to_uint8()
             else:
                 pixels = to_uint8(xray.render(args.window, invert))
-            write_png_atomic(dst, pixels)
+            if _synthetic(src):  # a synthetic film stays marked as one (core/exports/synthetic.py)
+                dst = _write_synthetic(src, dst, pixels)
+            else:
+                write_png_atomic(dst, pixels)
             log.info("%s -> %s", src, dst)
         except ImageLoadError as exc:
             failed += 1

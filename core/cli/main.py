@@ -13,7 +13,7 @@ from core import __version__
 from core.errors import R2CError
 
 # Modules under core.cli that register subcommands, in the order shown by --help.
-COMMAND_MODULES = ("imaging_cmds", "model_cmds", "study_cmds", "mrmc_cmds", "train_cmds")
+COMMAND_MODULES = ("imaging_cmds", "model_cmds", "study_cmds", "mrmc_cmds", "train_cmds", "synth_cmds")
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="png, or dicom: a DICOM Secondary Capture with the source's identity, size and spacing")
     r.add_argument("--bits", type=int, choices=[8, 16], default=8, help="bit depth of the written images")
     r.add_argument("--batch-size", type=int, default=None, help="images per forward pass (default: 8 on GPU, 1 on CPU)")
+    r.add_argument("--show-unreliable-probability", action="store_true",
+                   help="write the COVID-19 probability even when the model's out-of-source AUC is below "
+                        "0.75 or was never measured (withheld by default; research use, not for diagnosis)")
     r.add_argument("--device", default=None)
     r.set_defaults(handler=_restore)
 
@@ -136,6 +139,7 @@ def _load_all(paths: list[Path]) -> tuple[list, int]:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    from core.classifier_display import probability_display
     from core.exports import RestoredImage, write_dicom_sc, write_png
     from core.guided import native_restoration
     from core.restore import Restorer
@@ -148,6 +152,7 @@ def _restore(args: argparse.Namespace) -> int:
     xrays, failed = _load_all(list(_expand(args.inputs)))
     used: set[str] = set()
     vid = args.variant or loaded.manifest.variant_id
+    provenance = loaded.manifest.provenance
     rows: list[dict] = []
     with _progress(len(xrays), f"restore {vid}") as bar:
         step = args.batch_size or (8 if restorer.device.type == "cuda" else 1)
@@ -167,12 +172,18 @@ def _restore(args: argparse.Namespace) -> int:
                         write_dicom_sc(args.out / f"{stem}_{vid}_x{i}.dcm", image, args.bits)
                     else:
                         write_png(args.out / f"{stem}_{vid}_x{i}.png", image, args.bits)
+                first = probability_display(res.covid_probability, provenance, args.show_unreliable_probability)
+                last = probability_display(float(res.probs[-1][1]), provenance, args.show_unreliable_probability)
                 rows.append({"file": str(xr.source), "output_stem": stem, "variant": vid,
-                             "iterations": res.iterations, "p_covid_pass1": round(res.covid_probability, 5),
-                             "p_covid_last_pass": round(float(res.probs[-1][1]), 5)})
+                             "iterations": res.iterations, "p_covid_pass1": first.csv_value(),
+                             "p_covid_last_pass": last.csv_value(),
+                             "out_of_source_auc": "" if first.auc is None else f"{first.auc:.3f}",
+                             "note": first.detail})
             bar.update(len(chunk))
     _write_csv(args.out / "classification.csv", rows)
     print(f"restored {len(xrays)} image(s) into {args.out}" + (f"; {failed} failed" if failed else ""))
+    if rows:
+        print(f"classification.csv: {rows[0]['note']}")
     return 1 if failed else 0
 
 

@@ -13,6 +13,8 @@ import sys
 from core.errors import StudyDefinitionError
 from core.variants import VARIANTS
 
+ADMIN_ENV = "R2C_ADMIN_PASSWORD"  # a protected study's administrator password, for scripts
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
@@ -40,10 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--anchor", type=int, default=0, help="number of shared anchor cases (anchor design)")
     p.add_argument("--qc-repeats", type=int, default=0, help="hidden repeat cases per reader (consistency check)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw of the study (recorded)")
-    p.add_argument("--kind", choices=("restoration", "segmentation", "diagnosis"), default="restoration",
-                   help="restoration preference (Table III), lung-segmentation preference (Table IV), or "
+    p.add_argument("--kind", choices=("restoration", "segmentation", "diagnosis", "authenticity"),
+                   default="restoration",
+                   help="restoration preference (Table III), lung-segmentation preference (Table IV), "
                         "diagnosis: an MRMC ROC study (labels hidden, every reader rates every case in every "
-                        "candidate, one candidate per session)")
+                        "candidate, one candidate per session), or authenticity: 'real or synthetic?' (single "
+                        "films, real and synthetic mixed in a balanced order; the truth is the label real/synthetic "
+                        "of the case list, or the film's synthetic mark from r2c-review synthesize)")
     p.add_argument("--rating-scale", choices=("5-point", "0-100"), help="diagnosis: the disease rating scale "
                                                                        "(default 5-point)")
     p.add_argument("--washout-days", type=float, help="diagnosis: least days between a reader's sessions "
@@ -59,7 +64,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="readers rate their confidence (1-5) with every vote")
     p.add_argument("--precompute", action="store_true", help="render every pane right away")
     p.add_argument("--device", help="cpu or cuda for --precompute (default: CUDA if available)")
+    p.add_argument("--credentials", metavar="FILE.json", help='the administrator password and every reader\'s PIN: '
+                   '{"admin": "...", "readers": {"MD I": "...", ...}} (hashed, never stored in clear; delete the '
+                   "file after use); without it the study is open: anyone may read as any reader")
     p.set_defaults(handler=_create)
+
+    p = cmds.add_parser("passwords", parents=[common], help="set or change the administrator password and the "
+                                                           "readers' PINs (the current administrator password is "
+                                                           f"asked, or read from ${ADMIN_ENV})")
+    p.add_argument("name")
+    p.add_argument("--credentials", metavar="FILE.json", required=True,
+                   help='{"admin": "...", "readers": {"MD I": "...", ...}}')
+    p.set_defaults(handler=_passwords)
 
     p = cmds.add_parser("list", parents=[common], help="list the studies in the database")
     p.set_defaults(handler=_list)
@@ -146,8 +162,10 @@ def _run_precompute(store, name: str, device: str | None, batch_size: int = 8) -
 
 def _create(args: argparse.Namespace) -> int:
     from core.study.definition import StudySpec, default_reader_names, parse_candidates, read_cases
-    from core.study.manage import create_study, installed_default_iterations, installed_generators
+    from core.study.manage import installed_default_iterations, installed_generators
 
+    if args.kind == "authenticity":
+        return _create_authenticity(args)
     cands = args.candidates
     if cands is None:
         cands = ["original", *installed_generators()]
@@ -165,15 +183,59 @@ def _create(args: argparse.Namespace) -> int:
                      rating_scale=args.rating_scale, washout_days=args.washout_days)
     if args.kind == "diagnosis":  # labels hidden and every reader reads everything, whatever else was given
         spec.show_label, spec.design = False, "all"
+    creds = _credentials(args)
     with _open(args) as store:
-        bar, update = _bar("checking images")
-        try:
-            info = create_study(store, spec, progress=update)
-        finally:
-            bar.close()
+        info = _create_checked(store, spec, creds)
         print(f"created study {info.name!r} in {store.display_url}: {len(info.cases)} cases, "
               f"{len(info.candidates)} candidates ({', '.join(c.display_name for c in info.candidates)}), "
               f"{len(info.readers)} readers ({info.design} design), seed {info.seed}")
+        if creds is None:
+            print("no passwords: anyone may read as any reader; set them with 'r2c-review study passwords'",
+                  file=sys.stderr)
+        if args.precompute:
+            return _run_precompute(store, info.name, args.device)
+    return 0
+
+
+def _credentials(args: argparse.Namespace):  # noqa: ANN202 - StudyCredentials | None, imported lazily
+    """The administrator password and reader PINs of ``--credentials FILE.json``, or None (an open study)."""
+    if not args.credentials:
+        return None
+    from core.study.credentials import read_credentials_file
+
+    return read_credentials_file(args.credentials)
+
+
+def _create_checked(store, spec, creds):  # noqa: ANN001, ANN202 - engine types, imported lazily
+    """``create_study`` with a progress bar over the image checks."""
+    from core.study.manage import create_study
+
+    bar, update = _bar("checking images")
+    try:
+        return create_study(store, spec, progress=update, credentials=creds)
+    finally:
+        bar.close()
+
+
+def _create_authenticity(args: argparse.Namespace) -> int:
+    """A real-or-synthetic study: the film as it is (no candidates), truth hidden, matched square panes."""
+    from core.study.authenticity import label_authenticity
+    from core.study.definition import ORIGINAL, StudySpec, default_reader_names, read_cases
+
+    if args.candidates:
+        raise StudyDefinitionError(None, "a real-or-synthetic study shows each film as it is: no --candidates")
+    names = [r for r in args.readers.split(",")] if args.readers else default_reader_names(args.n_readers)
+    spec = StudySpec(name=args.name, cases=label_authenticity(read_cases(args.cases)), candidates=[ORIGINAL],
+                     readers=names, kind="authenticity", design=args.design, anchor_cases=args.anchor,
+                     qc_repeats=args.qc_repeats, seed=args.seed, show_label=False, presentation="paper",
+                     presentation_size=args.size or 512, pane_labels=args.pane_labels,
+                     ask_confidence=args.ask_confidence)
+    creds = _credentials(args)
+    with _open(args) as store:
+        info = _create_checked(store, spec, creds)
+        n_syn = sum(c.label == "synthetic" for c in info.cases)
+        print(f"created real-or-synthetic study {info.name!r} in {store.display_url}: {len(info.cases) - n_syn} real "
+              f"and {n_syn} synthetic films, {len(info.readers)} readers ({info.design} design), seed {info.seed}")
         if args.precompute:
             return _run_precompute(store, info.name, args.device)
     return 0
@@ -226,6 +288,7 @@ def _stats(args: argparse.Namespace) -> int:
     from core.study.stats import study_stats
 
     with _open(args) as store:
+        _admin(store, args.name)
         if load_study(store, args.name).kind == "diagnosis":
             from core.study.diagnosis import diagnosis_results
 
@@ -236,6 +299,12 @@ def _stats(args: argparse.Namespace) -> int:
             settings = AnalysisSettings(replicates=args.replicates, weighting=args.weighting)
         except ValueError as exc:
             raise StudyDefinitionError(None, str(exc)) from None
+        if load_study(store, args.name).kind == "authenticity":
+            from core.study.authenticity import authenticity_results
+
+            auth = authenticity_results(store, args.name, settings)
+            print(json.dumps(json_safe(auth.to_dict()), indent=2) if args.json else auth.text())
+            return 0
         stats = study_stats(store, args.name, settings)
         print(json.dumps(json_safe(stats.to_dict()), indent=2) if args.json else summary_text(stats))
     return 0
@@ -245,6 +314,7 @@ def _export(args: argparse.Namespace) -> int:
     from core.study.export import export_study
 
     with _open(args) as store:
+        _admin(store, args.name)
         result = export_study(store, args.name, args.out)
         print(f"exported {result.votes} votes of {args.name!r} to {result.folder}: "
               + ", ".join(p.name for p in result.files))
@@ -266,4 +336,34 @@ def _import(args: argparse.Namespace) -> int:
     with _open(args) as store:
         count = import_votes(store, args.csv, args.study)
         print(f"imported {count} votes from {args.csv}")
+    return 0
+
+
+def _admin(store, name: str) -> str | None:
+    """A protected study's administrator password (from $R2C_ADMIN_PASSWORD or asked), checked; None if open."""
+    import getpass
+    import os
+
+    from core.study.credentials import authenticate_admin, is_protected
+
+    if not is_protected(store, name):
+        return None
+    password = os.environ.get(ADMIN_ENV)
+    if password is None:
+        if not sys.stdin.isatty():
+            raise StudyDefinitionError(name, "this study is protected: give its administrator password in "
+                                             f"${ADMIN_ENV}")
+        password = getpass.getpass(f"Administrator password of {name!r}: ")
+    authenticate_admin(store, name, password)
+    return password
+
+
+def _passwords(args: argparse.Namespace) -> int:
+    from core.study.credentials import read_credentials_file, set_credentials
+
+    creds = read_credentials_file(args.credentials)
+    with _open(args) as store:
+        set_credentials(store, args.name, creds, _admin(store, args.name))
+        print(f"{args.name!r}: administrator password and {len(creds.reader_pins)} reader PIN(s) set (stored as "
+              "scrypt hashes); reading now needs the reader's PIN")
     return 0

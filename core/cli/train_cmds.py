@@ -28,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="tone recipe: probability of a natural tone variation of each clean film (default 0.5)")
     t.add_argument("--tone-thumbnail", type=int, default=0,
                    help="tone recipe: side of a film thumbnail the curve reads besides its quantiles (default 0: none)")
+    t.add_argument("--tone-loss", default="l1", choices=["l1", "psnr"],
+                   help="tone recipe: l1 to the clean film, or psnr: each film's PSNR in dB, averaged (default l1)")
+    t.add_argument("--tone-clean-floor", type=float, default=3e-4,
+                   help="tone recipe, psnr loss: MSE floor of the clean-film term (default 3e-4, i.e. 35 dB)")
+    t.add_argument("--tone-identity-weight", type=float, default=1.0,
+                   help="tone recipe: weight of the clean-film (keep good films) term (default 1)")
+    t.add_argument("--tone-hidden", type=int, default=64, help="tone recipe: width of a new curve's MLP (default 64)")
     t.add_argument("--recipe", default="paper", choices=["paper", "tone", "paired", "paired-cyclegan"],
                    help="paper: the authors' unpaired CycleGAN objective unchanged; tone: fit the residual "
                         "restorers' global tone curve on whole films (RUN/model/tone-curve.safetensors, continued "
@@ -76,6 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--size", type=int, default=256, help="input size (square)")
     s.add_argument("--init-from", type=Path, default=None, help="segmenter model file to fine-tune from")
     s.add_argument("--exclude", default="v7covid", help="comma-separated datasets kept apart (other mask convention)")
+    s.add_argument("--leave-out", default=None,
+                   help="leave-one-source-out: train without this source and measure on all of it (RUN/loso.json)")
     s.add_argument("--device", default=None)
     s.add_argument("--threads", type=int, default=None)
     s.set_defaults(handler=_train_seg)
@@ -100,6 +109,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--threads", type=int, default=None)
     e.set_defaults(handler=_evaluate)
 
+    h = sub.add_parser("train-heads", help="measure (leave-one-source-out) and refit the generators' COVID-19 "
+                                           "heads, calibrated; publish installs them")
+    h.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding <variant>/ runs (and tone/)")
+    h.add_argument("--labeled", type=Path, required=True, help="labelled COVID-19/control folder")
+    h.add_argument("--extra", type=Path, action="append", default=[],
+                   help="more labelled folders (COVID-19 films, or NIH films counted as not COVID-19); repeatable")
+    h.add_argument("--limit", type=int, default=300, help="films drawn from each extra folder (default 300)")
+    h.add_argument("--variant", action="append", default=None, help="only these variants (repeatable)")
+    h.add_argument("--threads", type=int, default=None)
+    h.set_defaults(handler=_train_heads)
+
     p = sub.add_parser("publish", help="install trained runs as the bundled weights, with evaluation and manifests")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding <variant>/ and lung-seg/ runs")
     p.add_argument("--out", type=Path, default=Path("resources/models"))
@@ -116,6 +136,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(handler=_publish)
+
+
+def _train_heads(args: argparse.Namespace) -> int:
+    from core.train.heads import run_head_fitting
+
+    _threads(args)
+    results = run_head_fitting(args.runs, args.labeled, args.extra, args.limit, args.variant)
+    if not results:
+        raise SystemExit(f"r2c-review train-heads: no generator runs in {args.runs} "
+                         "(expected <runs>/<variant>/model/<variant>.safetensors)")
+    for vid, r in results.items():
+        low, high = r["out_of_source_ci95"]
+        per = ", ".join(f"{s['source']} {s['auc']:.2f}" for s in r["per_source"])
+        print(f"{vid}: out-of-source AUC {r['out_of_source_auc']:.3f} [{low:.3f}-{high:.3f}] ({per}); "
+              f"temperature {r['temperature']:.2f}; calibration error {r['calibration_error']['before']:.3f} -> "
+              f"{r['calibration_error']['after']:.3f}")
+    return 0
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -144,7 +181,9 @@ def _train(args: argparse.Namespace) -> int:
 
         record = run_tone_fitting(args.data, args.extra, args.run,
                                   ToneConfig(steps=args.steps, lr=lr, seed=args.seed, jitter=args.tone_jitter,
-                                             thumb=args.tone_thumbnail),
+                                             thumb=args.tone_thumbnail, loss=args.tone_loss,
+                                             clean_floor=args.tone_clean_floor,
+                                             identity_weight=args.tone_identity_weight, hidden=args.tone_hidden),
                                   args.test_fraction)
         print(f"{args.run}: tone curve after {record['steps']} steps on {record['films']} films; "
               f"loss {record['loss_per_100_steps'][-1] if record['loss_per_100_steps'] else float('nan'):.4f}")
@@ -182,7 +221,7 @@ def _train_seg(args: argparse.Namespace) -> int:
     _threads(args)
     config = SegConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, size=args.size,
                        exclude=tuple(x for x in args.exclude.split(",") if x),
-                       init_from=str(args.init_from) if args.init_from else None)
+                       init_from=str(args.init_from) if args.init_from else None, leave_out=args.leave_out)
     trainer = run_seg_training(config, args.data, args.run, pick_device(args.device), max_steps=args.max_steps)
     print(f"{args.run}: step {trainer.step} of {trainer.total_steps}; model file in {args.run / 'model'}")
     return 0

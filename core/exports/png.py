@@ -13,14 +13,18 @@ from core.errors import R2CError
 from core.exports.derived import RestoredImage, export_pixels, quantize
 
 
-def write_gray_png(path: str | Path, pixels: np.ndarray, bits: int = 8, description: str | None = None) -> Path:
-    """A grayscale PNG of display levels in [0, 1], written atomically (temporary file, rename)."""
+def write_gray_png(path: str | Path, pixels: np.ndarray, bits: int = 8, description: str | None = None,
+                   extra_text: dict[str, str] | None = None) -> Path:
+    """A grayscale PNG of display levels in [0, 1], written atomically (temporary file, rename);
+    ``description`` and ``extra_text`` become PNG text chunks."""
     path = Path(path)
     data = quantize(pixels, bits)
     image = Image.fromarray(data)  # uint8 -> mode "L", uint16 -> "I;16"
     info = PngInfo()
     if description:
         info.add_text("Description", description)
+    for key, value in (extra_text or {}).items():
+        info.add_text(key, value)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

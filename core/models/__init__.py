@@ -24,7 +24,10 @@ from core.models.residual import (
     split_file_state,
     wrap_output,
 )
+from core.models.runtime import keep_freed_memory
 from core.models.unet import TaskGANGenerator, UNetGenerator, task_gan_discriminator
+
+keep_freed_memory()  # no page faults per pass: see core/models/runtime.py
 
 ARCHITECTURES = ("operational", "convolutional", "convolutional-light", "task-unet")
 SUPPORTED_Q = (1, 3, 5)

@@ -69,9 +69,10 @@ class CompactResidualBlock(nn.Module):
         return torch.tanh(x) if self.activation == "tanh" else torch.relu(x)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        branch_in = self.act(h) if self.activation == "tanh" else h
-        r = self.act(self.norm1(self.conv1(self.pad(branch_in))))
-        r = self.norm2(self.conv2(self.pad(r)))
+        a = self.pad.amount
+        # act(...) is applied by the next convolution as it builds its input (no extra copy)
+        r = self.norm1(self.conv1(h, reflect=a, act="tanh" if self.activation == "tanh" else None))
+        r = self.norm2(self.conv2(r, reflect=a, act=self.activation))
         out = h + r
         return torch.tanh(out) if self.activation == "tanh" else out
 
@@ -91,11 +92,11 @@ class CompactGenerator(R2CGenerator):
         self.head = ClassHead(channels)
 
     def forward_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.down_norm(self.down(x))
+        h = self.down_norm(self.down(x.contiguous(memory_format=torch.channels_last)))
         if self.activation == "relu":
             h = torch.relu(h)
         features = self.block(h)
-        return torch.tanh(self.up(features)), self.head(features)
+        return torch.tanh(self.up(features)).contiguous(), self.head(features)
 
     def tf_weight_layers(self) -> list[nn.Module]:
         b = self.block
@@ -117,8 +118,8 @@ class DeepResidualBlock(nn.Module):
         self.norm2 = InstanceNorm(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        r = torch.relu(self.norm1(self.conv1(self.pad(x))))
-        return x + self.norm2(self.conv2(self.pad(r)))
+        r = self.norm1(self.conv1(x, reflect=self.pad.amount))
+        return x + self.norm2(self.conv2(r, reflect=self.pad.amount, act="relu"))
 
 
 class DeepGenerator(R2CGenerator):
@@ -144,8 +145,9 @@ class DeepGenerator(R2CGenerator):
         self.head = ClassHead(base * 4)
 
     def forward_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = torch.relu(self.stem_norm(self.stem(self.stem_pad(x))))
-        h = torch.relu(self.down1_norm(self.down1(h)))
+        x = x.contiguous(memory_format=torch.channels_last)
+        h = self.stem_norm(self.stem(x, reflect=self.stem_pad.amount))
+        h = torch.relu(self.down1_norm(self.down1(h, act="relu")))
         h = torch.relu(self.down2_norm(self.down2(h)))
         logits = None
         for i, block in enumerate(self.blocks):
@@ -153,8 +155,8 @@ class DeepGenerator(R2CGenerator):
             if i == self.head_after_block:
                 logits = self.head(h)
         h = torch.relu(self.up1_norm(self.up1(h)))
-        h = torch.relu(self.up2_norm(self.up2(h)))
-        image = torch.tanh(self.out(self.out_pad(h)))
+        h = self.up2_norm(self.up2(h))
+        image = torch.tanh(self.out(h, reflect=self.out_pad.amount, act="relu")).contiguous()
         assert logits is not None
         return image, logits
 

@@ -17,13 +17,16 @@ from core.errors import StudyDefinitionError
 from core.study.presentation import PRESENTATIONS
 from core.variants import VARIANTS
 
-KINDS = ("restoration", "segmentation", "diagnosis")
+KINDS = ("restoration", "segmentation", "diagnosis", "authenticity")
+# authenticity ("real or synthetic?"): single films, the case label is the truth (real or synthetic)
+AUTHENTICITY_LABELS = ("real", "synthetic")
 RATING_SCALES = {"5-point": (1, 5), "0-100": (0, 100)}  # diagnosis: disease rating, higher = more likely
 DESIGNS = ("split", "all", "anchor")
 PANE_LABEL_STYLES = ("letters", "numbers")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
 LABELS = ("COVID-19", "control")
-_LABEL_ALIASES = {"covid-19": "COVID-19", "covid19": "COVID-19", "covid": "COVID-19", "control": "control"}
+_LABEL_ALIASES = {"covid-19": "COVID-19", "covid19": "COVID-19", "covid": "COVID-19", "control": "control",
+                  "real": "real", "synthetic": "synthetic"}
 
 
 # --------------------------------------------------------------------------- candidates
@@ -122,7 +125,8 @@ def normalize_label(text: str | None) -> str | None:
         return None
     label = _LABEL_ALIASES.get(text.strip().lower())
     if label is None:
-        raise ValueError(f"unknown label {text.strip()!r} (expected {' or '.join(LABELS)})")
+        raise ValueError(f"unknown label {text.strip()!r} (expected {' or '.join(LABELS)}; "
+                         f"{' or '.join(AUTHENTICITY_LABELS)} in a real-or-synthetic study)")
     return label
 
 
@@ -312,8 +316,15 @@ class StudySpec:
         self.readers = readers
         if not self.cases:
             raise StudyDefinitionError(name, "a study needs at least one case")
-        if len(self.candidates) < 2 or not self.candidates[0].is_original:
+        if self.kind == "authenticity":
+            self._validate_authenticity(name)
+        elif len(self.candidates) < 2 or not self.candidates[0].is_original:
             raise StudyDefinitionError(name, "candidates must start with the original and have at least one more")
+        else:
+            truths = [c for c in self.cases if c.label in AUTHENTICITY_LABELS]
+            if truths:
+                raise StudyDefinitionError(truths[0].path, f"case {truths[0].key!r} is labelled {truths[0].label!r}: "
+                                                           "real/synthetic labels belong to a real-or-synthetic study")
         if self.pane_labels == "letters" and len(self.candidates) > 26:
             raise StudyDefinitionError(name, "at most 26 candidates with letter pane labels")
         if not 256 <= self.presentation_size <= 4096:
@@ -347,6 +358,27 @@ class StudySpec:
             if unlabeled:
                 raise StudyDefinitionError(unlabeled[0].path, f"case {unlabeled[0].key!r} has no disease label, "
                                                               "but the study shows labels (label it or hide labels)")
+
+    def _validate_authenticity(self, name: str) -> None:
+        """Single films, truth hidden, the film as it is (no candidate transforms), real and synthetic both present."""
+        if self.show_label:
+            raise StudyDefinitionError(name, "a real-or-synthetic study hides which films are synthetic")
+        if [c.spec for c in self.candidates] != ["original"]:
+            raise StudyDefinitionError(name, "a real-or-synthetic study shows each film as it is (candidates: "
+                                             "original only)")
+        if self.qc_repeats:
+            raise StudyDefinitionError(name, "a real-or-synthetic study has no hidden repeats")
+        if self.presentation != "paper":
+            raise StudyDefinitionError(name, "a real-or-synthetic study uses its own matched presentation "
+                                             "(every film on the synthesizer's square grid; give presentation paper)")
+        if self.rating_scale is not None or self.washout_days is not None:
+            raise StudyDefinitionError(name, "a rating scale and a washout apply to diagnosis studies only")
+        wrong = [c for c in self.cases if c.label not in AUTHENTICITY_LABELS]
+        if wrong:
+            raise StudyDefinitionError(wrong[0].path, f"case {wrong[0].key!r} is not labelled real or synthetic "
+                                                      "(the study's truth)")
+        if len({c.label for c in self.cases}) < 2:
+            raise StudyDefinitionError(name, "a real-or-synthetic study needs real and synthetic films")
 
     def _validate_diagnosis(self, name: str) -> None:
         """Labels hidden, every reader reads every case in every modality, truth for every case."""

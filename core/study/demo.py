@@ -6,7 +6,9 @@ trimmed install) the project draws phantom films itself (core.phantom). The firs
 first cases are rendered before the rest, so reading can begin while the others are made.
 Candidates are the original, every generator variant with installed weights, CLAHE and
 histogram equalization; two readers share an anchor set (so agreement can be computed) and
-split the rest, with one hidden QC repeat each.
+split the rest, with one hidden QC repeat each. The demo study is deliberately open (no
+reader PINs, no administrator password: ``core.study.credentials``) so that it reads in one
+click; the demo window says so.
 """
 
 from __future__ import annotations

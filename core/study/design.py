@@ -133,3 +133,49 @@ def plan_diagnosis(n_cases: int, n_modalities: int, n_readers: int, seed: int = 
 def pane_label(index: int, style: str = "letters") -> str:
     """Neutral pane names: A, B, C... or 1, 2, 3..."""
     return chr(ord("A") + index) if style == "letters" else str(index + 1)
+
+
+AUTHENTICITY_BLOCK = 4  # a real-or-synthetic reader's list comes in shuffled blocks of 2 real + 2 synthetic
+
+
+def balanced_order(truths: Sequence[str], cases: list[int], rng: np.random.Generator,
+                   block: int = AUTHENTICITY_BLOCK) -> list[int]:
+    """A seeded order of ``cases`` in which real and synthetic films stay balanced all along.
+
+    Each class is shuffled; the list is then built from blocks of ``block // 2`` of each class,
+    each block shuffled (a permuted-block design), so every prefix holds nearly as many real as
+    synthetic films and neither class bunches at the start or the end. The class with more films
+    has its surplus spread over random places of the list. Blocks of 4 rather than 2: with pairs,
+    a reader who knew the design could infer the second film of every pair from the first.
+    """
+    groups: dict[str, list[int]] = {}
+    for c in cases:
+        groups.setdefault(truths[c], []).append(int(c))
+    keys = sorted(groups)
+    shuffled = {k: [groups[k][int(i)] for i in rng.permutation(len(groups[k]))] for k in keys}
+    if len(keys) != 2:
+        return [c for k in keys for c in shuffled[k]]
+    half = block // 2
+    a, b = shuffled[keys[0]], shuffled[keys[1]]
+    paired = min(len(a), len(b))
+    order: list[int] = []
+    for start in range(0, paired, half):
+        chunk = a[start:min(start + half, paired)] + b[start:min(start + half, paired)]
+        order += [chunk[int(i)] for i in rng.permutation(len(chunk))]
+    surplus = a[paired:] + b[paired:]
+    for c in surplus:
+        order.insert(int(rng.integers(0, len(order) + 1)), c)
+    return order
+
+
+def plan_authenticity(truths: Sequence[str], n_readers: int, design: str = "all", anchor_cases: int = 0,
+                      seed: int = 0) -> list[list[Query]]:
+    """Real-or-synthetic plan: one film per query (pane 0, the film as it is); the allocation is
+    stratified by truth (every reader gets real and synthetic films in proportion) and each
+    reader's list is a ``balanced_order`` drawn from the reader's own seed."""
+    allocation = allocate(len(truths), n_readers, design, anchor_cases, seed, list(truths))
+    counts = np.bincount([c for cases in allocation for c in cases], minlength=len(truths))
+    shared = {int(c) for c in np.flatnonzero(counts > 1)}
+    return [[Query(c, (0,), c in shared) for c in balanced_order(truths, cases,
+                                                                 np.random.default_rng(reader_seed(seed, r)))]
+            for r, cases in enumerate(allocation)]

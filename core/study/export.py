@@ -192,6 +192,10 @@ def export_study(store: Store, study: str | int, out: str | Path) -> ExportResul
         from core.study.diagnosis import export_diagnosis
 
         return ExportResult(out, len(rows), [out / "votes.csv", *export_diagnosis(store, info.id, out)])
+    if info.kind == "authenticity":
+        from core.study.authenticity import export_authenticity
+
+        return ExportResult(out, len(rows), [out / "votes.csv", *export_authenticity(store, info.id, out)])
     stats = study_stats(store, info.id)
     write_tables(stats, out)
     summary = {"study": info.name, "fingerprint": info.fingerprint, "kind": info.kind, "design": info.design,
@@ -401,7 +405,13 @@ def _check_row(row: dict, info: StudyInfo, readers: dict, specs: dict, by_positi
 
 
 def _rating(text: str, info: StudyInfo) -> int | None:
-    """A diagnosis study's rating on its scale (required there); none for the preference kinds."""
+    """A diagnosis study's rating on its scale, a real-or-synthetic study's judgement (0 real, 1 synthetic):
+    required there; none for the preference kinds."""
+    if info.kind == "authenticity":
+        value = _opt_int(text, "rating", 0, 1)
+        if value is None:
+            raise ValueError("no judgement (rating 0 = real, 1 = synthetic)")
+        return value
     if info.kind != "diagnosis":
         if text:
             raise ValueError("a rating in a preference study")

@@ -275,3 +275,25 @@ def infer(votes: Sequence[VoteLike], candidates: list[str], settings: AnalysisSe
         notes.append(f"only {n_r} readers: reader-level tests have {n_r - 1} df and little power")
     return Inference(settings, n_r, n_c, shares, restored, contrasts_out, position_bias_by_reader(votes, k),
                      notes)
+
+
+def binary_share(name: str, readers: Sequence[str], cases: Sequence[str], hits: Sequence[bool], chance: float,
+                 settings: AnalysisSettings) -> ShareInference | None:
+    """The share of ``hits`` among answers (one per reader x case) with the reader x case two-way bootstrap
+    interval and the reader-level test against ``chance`` that the preference shares use (``infer``);
+    e.g. a real-or-synthetic study's accuracy against 50%. None without answers."""
+    if not hits:
+        return None
+    reader, n_r = _ids(list(readers))
+    case, _ = _ids(list(cases))
+    chosen = np.asarray(hits, dtype=bool).astype(int)
+    weights = np.ones(len(chosen)) if settings.weighting == "votes" else _base_weights(
+        [_Answer(c) for c in cases], "cases")
+    per_class, total = _two_way_totals(reader, case, chosen, weights, 2, settings)
+    return _share_test(name, chosen.astype(float), weights, _ratio(per_class[:, 1], total), reader, n_r, chance,
+                       settings)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    case: str

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import R2CError, StudyDefinitionError, StudyStateError, WeightsError
 from core.study import design, images
+from core.study.credentials import StudyCredentials, hash_secret
 from core.study.definition import CandidateSpec, StudySpec, parse_candidate
 from core.study.store import Assignment, Candidate, Case, Reader, Store, Study, Vote, utcnow
 from core.variants import SEGMENTER_ID, VARIANTS, get_variant, weights_path
@@ -125,6 +126,7 @@ class StudySummary:
     candidate_names: tuple[str, ...]  # display names in column order, the original first
     reader_progress: tuple[ReaderProgress, ...]  # in reader order
     presentation: str = "paper"  # core.study.presentation: "paper" (256 px) or "native"
+    protected: bool = False  # has an administrator password and reader PINs (core.study.credentials)
 
 
 def _study_row(session: Session, study: str | int) -> Study:
@@ -185,6 +187,7 @@ def list_studies(store: Store) -> list[StudySummary]:
             ask_confidence=st.ask_confidence, presentation_size=st.presentation_size,
             presentation=st.presentation or "paper", pane_labels=st.pane_labels,
             candidate_names=tuple(names.get(st.id, [])), reader_progress=tuple(readers.get(st.id, [])),
+            protected=st.admin_hash is not None,
         ) for st in studies]
 
 
@@ -286,9 +289,14 @@ def check_images(spec: StudySpec, progress: Progress | None = None) -> None:
 
 
 def create_study(store: Store, spec: StudySpec, progress: Progress | None = None,
-                 verify_images: bool = True) -> StudyInfo:
-    """Validate ``spec`` and write the study and its reading plan atomically."""
+                 verify_images: bool = True, credentials: StudyCredentials | None = None) -> StudyInfo:
+    """Validate ``spec`` and write the study and its reading plan atomically.
+
+    ``credentials`` (the administrator password and every reader's PIN) make it a protected
+    study from its first moment; without them it is open (``core.study.credentials``)."""
     spec.validate()
+    if credentials is not None:
+        credentials.validate(list(spec.readers))
     model_shas = {c.spec: pinned_sha256(c.variant_id, c.spec) for c in spec.candidates if c.kind == "generator"}
     segmenter_sha = pinned_sha256(SEGMENTER_ID, "segmentation study") if spec.kind == "segmentation" else None
     with store.read() as s:
@@ -299,6 +307,9 @@ def create_study(store: Store, spec: StudySpec, progress: Progress | None = None
     try:
         if spec.kind == "diagnosis":
             plan = design.plan_diagnosis(len(spec.cases), len(spec.candidates), len(spec.readers), spec.seed)
+        elif spec.kind == "authenticity":
+            plan = design.plan_authenticity([c.label or "" for c in spec.cases], len(spec.readers), spec.design,
+                                            spec.anchor_cases, spec.seed)
         else:
             plan = design.plan(len(spec.cases), len(spec.candidates), len(spec.readers), spec.design,
                                spec.anchor_cases, spec.qc_repeats, spec.seed, [c.stratum for c in spec.cases])
@@ -313,7 +324,8 @@ def create_study(store: Store, spec: StudySpec, progress: Progress | None = None
                       pane_labels=spec.pane_labels,
                       ask_confidence=spec.ask_confidence, segmenter_sha256=segmenter_sha,
                       rating_scale=spec.rating_scale, washout_days=spec.washout_days,
-                      fingerprint=fingerprint(spec, model_shas, segmenter_sha), created_at=utcnow())
+                      fingerprint=fingerprint(spec, model_shas, segmenter_sha), created_at=utcnow(),
+                      admin_hash=hash_secret(credentials.admin_password) if credentials else None)
         s.add(study)
         cands = [Candidate(study=study, position=i, spec=c.spec, kind=c.kind, variant_id=c.variant_id,
                            iterations=c.iterations, display_name=c.display_name, model_sha256=model_shas.get(c.spec))
@@ -323,7 +335,8 @@ def create_study(store: Store, spec: StudySpec, progress: Progress | None = None
         s.add_all(cands + cases)
         s.flush()
         for r, (name, queries) in enumerate(zip(spec.readers, plan, strict=True)):
-            reader = Reader(study=study, position=r, name=name, seed=design.reader_seed(spec.seed, r))
+            reader = Reader(study=study, position=r, name=name, seed=design.reader_seed(spec.seed, r),
+                            pin_hash=hash_secret(credentials.reader_pins[name]) if credentials else None)
             s.add(reader)
             rows: list[Assignment] = []
             for seq, q in enumerate(queries):

@@ -51,3 +51,16 @@ def native_pane(display: np.ndarray, model_input: np.ndarray, candidate: np.ndar
     if (ph, pw) != full.shape:
         full = cv2.resize(full, (pw, ph), interpolation=cv2.INTER_AREA)
     return to_uint8(full)
+
+
+# A real-or-synthetic study shows every film on the synthesizer's square grid (core.models.pix2pix
+# IMAGE_SIZE; the paper's 224 x 224): real films are squashed to it by the same area resampling the
+# synthesizer's input takes, synthetic films are already on it; then every film takes the same bicubic
+# upsampling to a square pane of the study's size, 8-bit, full window. Shape, bit depth and resampling
+# path are the same for every film, so none says by its format whether it is synthetic.
+AUTHENTICITY_GRID = 224
+
+
+def authenticity_pane(grid_image: np.ndarray, size: int) -> np.ndarray:
+    """A film on the AUTHENTICITY_GRID -> its size x size 8-bit pane."""
+    return to_uint8(cv2.resize(np.asarray(grid_image, np.float32), (size, size), interpolation=cv2.INTER_CUBIC))

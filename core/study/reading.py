@@ -5,7 +5,8 @@ by construction: a case's panes carry only a neutral label ("A", "B", ... or "1"
 and a uint8 picture, all of one shape and dtype; no candidate id, file path or model name
 leaves this module. The mapping from pane to candidate stays in the database.
 
-Every vote is committed (durably, see ``store``) before ``vote`` returns. Voting again on a
+Every vote is committed (durably, see ``store``) before ``vote`` returns, with the reader
+authenticated for the session (``auth``, from ``credentials.authenticate_reader``). Voting again on a
 case records an amendment: a new vote pointing at the one it replaces; the latest counts.
 
 Where the reader is lives in the database too (``readers.last_seq``), written on every move,
@@ -37,6 +38,7 @@ import numpy as np
 from sqlalchemy import select, update
 
 from core.errors import StudyStateError
+from core.study.credentials import ReaderAuth
 from core.study.definition import RATING_SCALES
 from core.study.design import pane_label
 from core.study.manage import CandidateInfo, CaseInfo, StudyInfo, load_study
@@ -44,6 +46,7 @@ from core.study.render import Renderer, RenditionCache
 from core.study.store import Assignment, Reader, Store, Vote, utcnow
 
 CONFIDENCE_RANGE = (1, 5)
+REAL, SYNTHETIC = 0, 1  # a real-or-synthetic judgement, stored in the vote's rating column
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,14 @@ class _Query:
 class ReadingSession:
     """One reader's pass through their queries; see the module docstring."""
 
-    def __init__(self, store: Store, study: str | int, reader: str, renderer: Renderer | None = None) -> None:
+    def __init__(self, store: Store, study: str | int, reader: str, renderer: Renderer | None = None,
+                 auth: ReaderAuth | None = None) -> None:
         self._store = store
         self._study: StudyInfo = load_study(store, study)
         self._reader = self._study.reader(reader)
+        if auth is not None and (auth.study_id, auth.reader_id) != (self._study.id, self._reader.id):
+            raise StudyStateError(self._study.name, f"this sign-in is not {reader}'s")
+        self._auth = auth  # recorded with every vote (core.study.credentials)
         self._renderer = renderer or Renderer(self._study, RenditionCache(store.cache_dir))
         by_position = {c.position: c for c in self._study.candidates}
         cases = {c.id: c for c in self._study.cases}
@@ -140,7 +147,14 @@ class ReadingSession:
             lo, hi = self.rating_range
             return (f"How likely is COVID-19 in this image? ({lo} = definitely not, {hi} = definitely)"
                     if hi == 5 else f"How likely is COVID-19 in this image? (confidence {lo} to {hi})")
+        if self.is_authenticity:
+            return "Is this chest film real or synthetic?"
         return "Which image would you prefer for diagnosis?"
+
+    @property
+    def is_authenticity(self) -> bool:
+        """One film per query, judged real or synthetic (``judge``) rather than a choice between panes."""
+        return self._study.kind == "authenticity"
 
     @property
     def is_diagnosis(self) -> bool:
@@ -293,6 +307,9 @@ class ReadingSession:
             raise StudyStateError(self._study.name, "elapsed time cannot be negative")
         if self.is_diagnosis:
             raise StudyStateError(self._study.name, "a diagnosis study takes a rating (rate), not a pane choice")
+        if self.is_authenticity:
+            raise StudyStateError(self._study.name, "a real-or-synthetic study takes a judgement (judge), "
+                                                    "not a pane choice")
         return self._record(self.index if index is None else index, pane_index, confidence, elapsed_ms, None)
 
     def _record(self, index: int, pane_index: int, confidence: int | None, elapsed_ms: int | None,
@@ -318,7 +335,9 @@ class ReadingSession:
                 vote = Vote(uid=uid, assignment_id=assignment.id, candidate_id=q.panes[pane_index].id,
                             pane_index=pane_index, pane_order=assignment.pane_order, confidence=confidence,
                             rating=rating, displayed_at=displayed_at, voted_at=now, decision_ms=elapsed_ms,
-                            amends_id=previous.id if previous else None, origin="local")
+                            amends_id=previous.id if previous else None, origin="local",
+                            reader_id=self._auth.reader_id if self._auth else None,
+                            auth=self._auth.method if self._auth else None)
                 s.add(vote)
             q.chosen, q.confidence, q.rating, q.voted_at = labels[pane_index], confidence, rating, now
             return VoteReceipt(index, labels[pane_index], previous is not None, uid)
@@ -337,6 +356,27 @@ class ReadingSession:
         index = self.index if index is None else index
         self._require_open(index)
         return self._record(index, 0, None, elapsed_ms, rating)
+
+    def judge(self, synthetic: bool, confidence: int | None = None, *, index: int | None = None,
+              elapsed_ms: int | None = None) -> VoteReceipt:
+        """Real-or-synthetic studies: record the reader's judgement of the current (or ``index``) film,
+        durably, in the vote's ``rating`` (``SYNTHETIC`` or ``REAL``), with the confidence (1-5) when the
+        study asks for it. A later judgement of the same film amends the earlier one, as votes do."""
+        if not self.is_authenticity:
+            raise StudyStateError(self._study.name, "only a real-or-synthetic study takes real/synthetic judgements")
+        if not isinstance(synthetic, bool):
+            raise StudyStateError(self._study.name, "the judgement is real (False) or synthetic (True)")
+        lo, hi = CONFIDENCE_RANGE
+        if confidence is None and self._study.ask_confidence:
+            raise StudyStateError(self._study.name, f"this study asks for a confidence rating ({lo} to {hi}) "
+                                                    "with every judgement")
+        if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, int)
+                                       or not lo <= confidence <= hi):
+            raise StudyStateError(self._study.name, f"confidence must be a whole number from {lo} to {hi}")
+        if elapsed_ms is not None and elapsed_ms < 0:
+            raise StudyStateError(self._study.name, "elapsed time cannot be negative")
+        return self._record(self.index if index is None else index, 0, confidence, elapsed_ms,
+                            SYNTHETIC if synthetic else REAL)
 
     # ----------------------------------------------------------------- internals
 

@@ -40,7 +40,7 @@ from core.errors import R2CError, StudyStateError
 from core.preprocess import MODEL_INPUT, to_square
 from core.study import images
 from core.study.manage import CandidateInfo, CaseInfo, StudyInfo, load_study
-from core.study.presentation import native_pane
+from core.study.presentation import AUTHENTICITY_GRID, authenticity_pane, native_pane
 from core.study.store import Store
 
 if TYPE_CHECKING:
@@ -103,6 +103,8 @@ def rendition_key(study: StudyInfo, case: CaseInfo, candidate: CandidateInfo) ->
         payload |= {"segmenter": study.segmenter_sha256, "opacity": OVERLAY_OPACITY}
     if study.presentation != "paper":  # only then, so that paper studies keep their cached renditions
         payload["presentation"] = study.presentation
+    if study.kind == "authenticity":
+        payload["grid"] = AUTHENTICITY_GRID
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -245,7 +247,8 @@ class Renderer:
         if not cases:
             return 0
         displays = [self._load(c) for c in cases]
-        bases = [matched_input(d) for d in displays]
+        grid = AUTHENTICITY_GRID if self.study.kind == "authenticity" else MODEL_INPUT
+        bases = [matched_input(d, grid) for d in displays]
         made = 0
         per_case: dict[int, list[tuple[str, np.ndarray]]] = {i: [] for i in range(len(cases))}
         for cand in candidates:
@@ -272,6 +275,8 @@ class Renderer:
 
     def pane(self, display: np.ndarray, base: np.ndarray, candidate: np.ndarray) -> np.ndarray:
         """A candidate's 256-px result -> its pane picture, by the study's presentation (same for every pane)."""
+        if self.study.kind == "authenticity":  # every film, real or synthetic, on the same square grid
+            return authenticity_pane(candidate, self.study.presentation_size)
         if self.study.presentation == "native":
             return native_pane(display, base, candidate, self.study.presentation_size)
         return to_presentation(candidate, display.shape, self.study.presentation_size)

@@ -113,6 +113,8 @@ class Study(Base):
     washout_days: Mapped[float | None] = mapped_column(Float)
     # core.study.presentation: "paper" or "native" (migration 0003; NULL in older rows means "paper").
     presentation: Mapped[str | None] = mapped_column(String(10))
+    # The administrator's password as a scrypt hash (core.study.credentials, migration 0004); NULL: an open study.
+    admin_hash: Mapped[str | None] = mapped_column(String(200))
     segmenter_sha256: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -169,6 +171,7 @@ class Reader(Base):
     # so that reading resumes there on any workstation (migration 0002). None: never navigated.
     last_seq: Mapped[int | None] = mapped_column(Integer)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pin_hash: Mapped[str | None] = mapped_column(String(200))  # scrypt hash of the reader's PIN (0004)
 
     study: Mapped[Study] = relationship(back_populates="readers")
 
@@ -212,6 +215,11 @@ class Vote(Base):
     decision_ms: Mapped[int | None] = mapped_column(Integer)
     amends_id: Mapped[int | None] = mapped_column(ForeignKey("votes.id"))
     origin: Mapped[str] = mapped_column(String(200), default="local")
+    # Who was authenticated when this vote was cast, and how ("pin" or "open": a study without passwords);
+    # NULL for votes cast before 0004, imported, or through the engine API without a ReaderAuth (0004).
+    # No foreign key: a plain ADD COLUMN (see the migration); the reader is the assignment's.
+    reader_id: Mapped[int | None] = mapped_column(Integer)
+    auth: Mapped[str | None] = mapped_column(String(10))
 
     assignment: Mapped[Assignment] = relationship()
     candidate: Mapped[Candidate] = relationship()

@@ -32,8 +32,9 @@ from core.train.evaluate import (
     independent_blend,
     restoration_figures,
 )
+from core.train.heads import HEADS_RUN, graft_head
 from core.train.report import evaluation_markdown, model_card
-from core.train.tone import TONE_FILE
+from core.train.tone import TONE_FILE, TONE_RUN, graft_tone_curve
 from core.variants import SEGMENTER_ID, VARIANTS
 from core.weights.model_file import load_state, read_manifest, save_model, sidecar_path
 
@@ -101,28 +102,6 @@ def choose_passes(restorer: Restorer, model_file: Path, validation: list[np.ndar
                   "gain_db": gain, "clean_psnr": clean, "checkerboard": board}
 
 
-TONE_RUN = "tone"
-
-
-def graft_tone_curve(state: dict[str, torch.Tensor], tone_run: Path, manifest: Any) -> dict[str, torch.Tensor]:
-    """Give a residual generator the tone curve fitted on whole films (``train --recipe tone``),
-    which saw far more films than a generator run's own curve; recorded in the manifest."""
-    from safetensors.torch import load_file
-
-    from core.models.residual import TONE_PREFIX
-    from core.weights.model_file import sha256_of
-
-    path = tone_run / "model" / TONE_FILE
-    record = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
-    manifest.provenance["tone_curve"] = {"from": "r2c-review train --recipe tone (shared by all variants)",
-                                         "sha256": sha256_of(path), "steps": record.get("steps"),
-                                         "films": record.get("films")}
-    kept = {k: v for k, v in state.items() if not k.startswith(TONE_PREFIX)}
-    from core.models.residual import ToneCurve
-
-    return kept | {TONE_PREFIX + k: v for k, v in ToneCurve.upgrade_state(load_file(str(path))).items()}
-
-
 def training_time(run: Path) -> dict[str, float]:
     """Steps and CPU time of a run, from its ``metrics.csv`` (one row per optimisation step)."""
     import csv
@@ -167,6 +146,8 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
         manifest.provenance["training_time"] = training_time(runs / vid) or manifest.provenance.get("training_time", {})
         if manifest.output_mode == "residual" and (runs / TONE_RUN / "model" / TONE_FILE).is_file():
             state = graft_tone_curve(state, runs / TONE_RUN, manifest)
+        if (runs / HEADS_RUN / f"{vid}.safetensors").is_file():  # the head refitted after the curve
+            state = graft_head(state, runs / HEADS_RUN, vid, manifest)
         init = manifest.provenance.get("config", {}).get("init_from")
         if init and Path(init).is_file():  # started from earlier weights: say which
             base = read_manifest(Path(init))
@@ -224,13 +205,17 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
         man = read_manifest(out / f"{vid}.safetensors")
         if "passes_choice" in man.provenance:
             report["restoration"][vid]["passes_choice"] = man.provenance["passes_choice"]
+    heads = {vid: h for vid in installed
+             if (h := read_manifest(out / f"{vid}.safetensors").provenance.get("covid_head"))}
+    if heads:
+        report["covid_heads"] = heads
     report["montage"] = write_montage(out / MONTAGE_NAME, labeled, plan_path, installed, out, restorer)
     (out / "evaluation.json").write_text(json.dumps(report, indent=1))
     for vid in installed:
         _add_metrics(out / f"{vid}.safetensors", report["restoration"][vid])
     if "segmentation" in report:
         _add_metrics(seg_file, report["segmentation"])
-    (out / "EVALUATION.md").write_text(evaluation_markdown(report))
+    (out / "EVALUATION.md").write_text(evaluation_markdown(report, out))
     (out / "MODEL_CARD.md").write_text(model_card(out, report))
     return report
 

@@ -33,7 +33,7 @@ def at_default(r: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def evaluation_markdown(report: dict[str, Any]) -> str:
+def evaluation_markdown(report: dict[str, Any], out: Path | None = None) -> str:
     lines = ["# Evaluation of the bundled weights", "",
              f"Produced by `r2c-review publish` (which runs the same code as `r2c-review evaluate`) on "
              f"{report['generated']}, device `{report['device']}`.", "",
@@ -108,6 +108,26 @@ def evaluation_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- {vid}: {per}")
         first_r = next(iter(rest.values()))
         lines += ["", f"Caveat: {first_r['classification']['note']}.", ""]
+    heads = report.get("covid_heads") or {}
+    if heads:
+        lines += ["## COVID-19 heads on sources never trained on (leave-one-source-out)", "",
+                  "Each source holding both classes is scored by a head fitted on all other sources "
+                  "(`r2c-review train-heads`); the figure is what a new hospital of that kind would see. "
+                  "The app shows a probability only when the out-of-source AUC is at least 0.75 "
+                  "(`core/classifier_display.py`).", "",
+                  "| variant | out-of-source AUC [95% CI] | per source (n) | temperature | calibration error "
+                  "before / after | probability shown by default |", "|---|---|---|---|---|---|"]
+        for vid, h in heads.items():
+            low, high = h["out_of_source_ci95"]
+            per = "; ".join(f"{r['source'].split('/')[-1]} {_f(r['auc'])} [{_f(r['ci95'][0])}-{_f(r['ci95'][1])}] "
+                            f"({r['n']})" for r in h["per_source"])
+            shown = "yes" if h["out_of_source_auc"] >= 0.75 else "no (withheld)"
+            lines.append(f"| {vid} | {_f(h['out_of_source_auc'], 3)} [{_f(low)}-{_f(high)}] | {per} "
+                         f"| {_f(h['temperature'])} | {_f(h['calibration_error']['before'], 3)} / "
+                         f"{_f(h['calibration_error']['after'], 3)} | {shown} |")
+        first_h = next(iter(heads.values()))
+        lines += ["", f"Method: {first_h['method']}. Films: {first_h['films']} from "
+                  f"{len(first_h['training_sources'])} sources.", ""]
     seg = report.get("segmentation")
     if seg:
         lines += ["## Lung segmentation", "", "| dataset | n | Dice | IoU | worst Dice |", "|---|---|---|---|---|"]
@@ -130,6 +150,8 @@ def evaluation_markdown(report: dict[str, Any]) -> str:
                          f"{json.dumps(v.get('fp16_vs_fp32_max_error') or v.get('fp16_vs_fp32'))}")
         lines.append("")
     lines += ["## Raw figures", "", "```", format_report(report), "```", ""]
+    if out is not None:
+        lines += synthesizer_evaluation(out)
     return "\n".join(lines)
 
 
@@ -193,7 +215,8 @@ recipe instead:
    folder's films drawn half the time although NIH films are 8 times as many; each clean film given a
    mild random tone rendering half the time, so that the curve learns to undo damage rather than to
    pull every film to the training sources' typical histogram; quantiles read off the film averaged
-   over 4x4 pixels, so that noise and blur do not pass for exposure errors), and `publish`
+   over 4x4 pixels, so that noise and blur do not pass for exposure errors; L1 loss; a later option,
+   `--tone-loss psnr`, fits each film's PSNR in dB instead, see the README), and `publish`
    gives that curve to every variant in place of the one each generator run learnt alongside its
    patches (which saw far fewer films); the manifest records it (`provenance.tone_curve`).
    Manifests say `output_mode: residual`; imported authors' checkpoints keep `absolute`.
@@ -212,7 +235,20 @@ recipe instead:
    clean) pairs, and a task network (five conv blocks, global average pool, 2 logits) whose
    cross-entropy on the restored and on the clean film (x0.05 each) keeps diagnostic features. The
    task network's prediction on the restored film is the variant's class probability.
-5. **Default passes** per variant are chosen on the validation set (best gain among pass counts that
+5. **COVID-19 heads refitted and measured on sources never trained on** (`r2c-review train-heads`,
+   `core/train/heads.py`; deviation: the body is frozen and only the head's last linear layer is
+   refitted). Files published before this step (their manifests have no `provenance.covid_head`)
+   carry the end-to-end heads, never measured on unseen sources: the app withholds their numbers.
+   Trained end to end on the labelled folder, the heads had learnt the archive (COVID-19
+   and control films come from different collections) and scored chance on unseen films. The head
+   is refitted by class-balanced, L2-regularised logistic regression on the frozen pooled features
+   of the labelled folder plus NIH no-finding and pneumonia films (as "not COVID-19") and further
+   COVID-19 films (`cxr_covid_extra`), every source weighing the same; it is measured by
+   leave-one-source-out on each source holding both classes (AUC with a DeLong 95% interval),
+   calibrated by one temperature fitted on those out-of-source predictions, and the result goes into
+   the manifest (`provenance.covid_head`). The app shows a probability only when that out-of-source
+   AUC is at least 0.75 (`core/classifier_display.py`).
+6. **Default passes** per variant are chosen on the validation set (best gain among pass counts that
    keep clean films >= 32 dB and add no checkerboard) and stored in the manifest; a study can still
    set passes per candidate (`r2c-q3:3`).
 
@@ -225,7 +261,9 @@ no pretrained weights: nothing may be downloaded), one grayscale input channel s
 trained at 256×256 and fine-tuned at 320×320 (`--init-from`), Dice + BCE loss, Adam 1e-3 with warm-up
 and cosine decay, batch 8; augmentation: rotation ±10°, scale 0.9-1.1, shifts, gamma/contrast/
 brightness, and for a third of the samples the artifact blend above. Post-processing keeps the two
-largest components and fills holes.
+largest components and fills holes. The next segmenter (issue 9, `train-seg --leave-out SOURCE`)
+adds burned-in markers and text, wider exposure, scale and rotation ranges and the blend on half
+the samples, and is measured leave-one-source-out.
 
 **Reproduce:** `packaging/train-bundled-weights.sh` (resumable), then the `publish` command it prints.
 
@@ -261,10 +299,13 @@ def model_card(out: Path, report: dict[str, Any]) -> str:
     for vid, r in report.get("restoration", {}).items():
         a = at_default(r)
         c = r["classification"]["overall"]
+        h = (report.get("covid_heads") or {}).get(vid)
+        head = (f"COVID-19 AUC {h['out_of_source_auc']:.2f} [{h['out_of_source_ci95'][0]:.2f}-"
+                f"{h['out_of_source_ci95'][1]:.2f}] on sources never trained on, F1 {c['f1']:.3f} on the test split"
+                if h else f"COVID-19 F1 {c['f1']:.3f} on the test split (never measured on unseen sources)")
         lines.append(f"* **{vid}** at {a['passes']} pass(es): degraded held-out films {a['gain_db']:+.2f} dB PSNR "
                      f"(independent blend {_f(a.get('blend_gain_db'))} dB); clean films kept at "
-                     f"{a['clean_psnr']:.1f} dB; checkerboard ratio {a['checkerboard']:.3f}; COVID-19 F1 "
-                     f"{c['f1']:.3f} on the test split.")
+                     f"{a['clean_psnr']:.1f} dB; checkerboard ratio {a['checkerboard']:.3f}; {head}.")
     seg = report.get("segmentation")
     if seg:
         s = seg["standard_convention"]
@@ -281,8 +322,62 @@ def model_card(out: Path, report: dict[str, Any]) -> str:
               "radiologists, and they may remove or soften fine findings along with noise.",
               "* The COVID-19 probability is not a diagnostic output. Source and label are confounded in the "
               "public data (COVID-19 images are mostly paper figures and portable films; controls mostly "
-              "screening films): the class heads may recognise the source rather than the disease; the "
-              "per-source figures in EVALUATION.md show this. Films from hospitals unlike the training sources "
-              "get figures near chance.",
+              "screening films): the class heads may recognise the source rather than the disease. The "
+              "figure that counts is the AUC on sources never trained on (EVALUATION.md, leave-one-source-out); "
+              "below 0.75 the app withholds the number unless asked, and shows it with that AUC and "
+              "'research use, not for diagnosis' wherever it appears.",
               "* Evaluation sets are small (tens of films); treat every figure as indicative.", ""]
+    lines += synthesizer_card(out)
     return "\n".join(lines)
+
+
+SYNTH_FILE = "pix2pix-covid.safetensors"
+AUGMENTATION_FILE = "pix2pix-augmentation.json"
+
+
+def synthesizer_evaluation(out: Path) -> list[str]:
+    """EVALUATION.md's section on the pix2pix synthesizer and the augmentation experiment, from the
+    files ``publish-pix2pix`` and ``train-classifier`` left in ``out`` (none when absent), so that
+    re-publishing the restoration models keeps it."""
+    path = out / SYNTH_FILE
+    if not path.is_file():
+        return []
+    prov = read_manifest(path).provenance
+    ev, data = prov.get("evaluation", {}), prov.get("data", {})
+    lines = [f"## pix2pix synthesizer (`{SYNTH_FILE}`)", "",
+             f"Held-out patients ({data.get('test_normal', '?')} normal, {data.get('test_covid', '?')} COVID-19 "
+             f"films; {data.get('split', 'patient-grouped split')}), weights as shipped, after {prov.get('step', '?')} "
+             f"training steps ({prov.get('epochs_done', '?')} epochs, {_f(prov.get('training_seconds', 0) / 60, 0)} "
+             f"min, {prov.get('hardware', '?')}). Mean absolute gray-level difference to a random held-out "
+             f"COVID-19 film: {_f(ev.get('l1_normal_to_covid'), 3)} for the normal input, "
+             f"{_f(ev.get('l1_synthetic_to_covid'), 3)} for its synthetic version; the synthetic film differs from "
+             f"its input by {_f(ev.get('l1_synthetic_to_input'), 3)}. Descriptive only (unpaired films); whether "
+             "readers can tell the films from real ones is what the real-or-synthetic study measures.", ""]
+    aug = out / AUGMENTATION_FILE
+    if aug.is_file():
+        result = json.loads(aug.read_text())
+        cfg = result.get("config", {})
+        lines += [f"### Augmentation experiment ({cfg.get('backbone', '?')}, {cfg.get('size', '?')} px, "
+                  f"{cfg.get('epochs', '?')} epochs; the paper: ResNet-50, 224 px)", "",
+                  "3-class classifier (normal / COVID-19 / pneumonia) trained from scratch on the training patients, "
+                  "without and with synthetic COVID-19 films balancing the classes, measured on held-out patients. "
+                  "One seed per arm: differences this small are within sampling error. Details and command: "
+                  "[`PIX2PIX.md`](PIX2PIX.md).", "", result["markdown"].rstrip("\n"), ""]
+    return lines
+
+
+def synthesizer_card(out: Path) -> list[str]:
+    """MODEL_CARD.md's paragraph on the synthesizer (its own card is PIX2PIX.md)."""
+    path = out / SYNTH_FILE
+    if not path.is_file():
+        return []
+    prov = read_manifest(path).provenance
+    return ["## The pix2pix synthesizer (`pix2pix-covid.safetensors`)", "",
+            "A separate model, not a restoration variant (manifest kind `synthesizer`; the restorer refuses it): "
+            "the pix2pix of Liang et al. (IEEE BIBM 2020) that turns normal films into synthetic COVID-19-like "
+            "ones, **for \"real or synthetic?\" reader studies only**. It is barely trained "
+            f"({prov.get('step', '?')} steps, {prov.get('epochs_done', '?')} of 100 paper epochs, "
+            f"{_f(prov.get('training_seconds', 0) / 60, 0)} minutes on one CPU thread): its films are blurry, "
+            "checkered and much alike, and must not be used for diagnosis, teaching or training other models. "
+            "Everything it writes is marked SYNTHETIC. Its own card, with data, recipe, figures and deviations: "
+            "[`PIX2PIX.md`](PIX2PIX.md).", ""]

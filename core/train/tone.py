@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -21,6 +23,9 @@ import torch.nn.functional as F
 from core.degrade import degrade
 from core.models.residual import ToneCurve
 from core.preprocess import to_square
+
+if TYPE_CHECKING:
+    from core.weights.model_file import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,27 @@ class ToneConfig:
     own_share: float = 0.5  # share of draws from the labelled folder's films (see run_tone_fitting)
     jitter: float = 0.5  # probability of a natural tone variation of the clean film (target and input)
     thumb: int = 0  # side of the film thumbnail the curve reads besides the quantiles (ToneCurve)
+    hidden: int = 64  # width of a new curve's MLP (a continued curve keeps its own)
+    loss: str = "l1"  # "l1", or "psnr": minus each film's PSNR, averaged (see film_psnr_loss)
+    clean_floor: float = 3e-4  # psnr loss: MSE floor of the clean-film term (35 dB: no reward for keeping better)
+
+
+TONE_LOSSES = ("l1", "psnr")
+PSNR_FLOOR = 1e-4  # MSE floor of the psnr loss (40 dB on the [0, 1] scale): no gain counts beyond it
+
+
+def film_psnr_loss(out: torch.Tensor, target: torch.Tensor, floor: float = PSNR_FLOOR) -> torch.Tensor:
+    """Mean over films of minus PSNR (dB, [0, 1] scale), images in [-1, 1].
+
+    Why: the evaluation averages each film's PSNR change, in dB. An L1 (or MSE) loss weighs a film by
+    how much is wrong with it, so wrongly re-toning a barely degraded film (blur or JPEG only) costs
+    little in the loss but many dB in the figure; in dB both count alike, and a curve fitted this way
+    learns to leave a film alone when its statistics do not say clearly what is wrong. ``floor`` caps
+    the reward: on clean films a floor near the clean-film bar keeps the curve from buying ever higher
+    fidelity on good films with caution on degraded ones.
+    """
+    mse = ((out.float() - target.float()) * 0.5).pow(2).flatten(1).mean(dim=1)
+    return 10.0 * torch.log10(mse + floor).mean()
 
 
 def natural_variation(film: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -70,7 +96,7 @@ def fit_tone_curve(films: list[np.ndarray], config: ToneConfig, curve: ToneCurve
     """
     from tqdm import tqdm
 
-    curve = curve or ToneCurve(thumb=config.thumb)
+    curve = curve or ToneCurve(hidden=config.hidden, thumb=config.thumb)
     opt = torch.optim.Adam(curve.parameters(), lr=config.lr)
     squares = [to_square(f, STATS_SIZE) for f in films]
     prob = None if weights is None else np.asarray(weights, np.float64) / float(np.sum(weights))
@@ -89,7 +115,11 @@ def fit_tone_curve(films: list[np.ndarray], config: ToneConfig, curve: ToneCurve
             group["lr"] = lr
         out = curve(inputs, stats)
         n = len(idx)
-        loss = F.l1_loss(out[:n], targets[:n]) + config.identity_weight * F.l1_loss(out[n:], targets[n:])
+        if config.loss == "psnr":
+            loss = (film_psnr_loss(out[:n], targets[:n])
+                    + config.identity_weight * film_psnr_loss(out[n:], targets[n:], config.clean_floor))
+        else:
+            loss = F.l1_loss(out[:n], targets[:n]) + config.identity_weight * F.l1_loss(out[n:], targets[n:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -109,7 +139,6 @@ def run_tone_fitting(data_dir, extra, run_dir, config: ToneConfig, test_fraction
     ``RUN/model/tone-curve.safetensors`` when it exists. Returns what was written."""
     import json
     import time
-    from pathlib import Path
 
     from safetensors.torch import load_file, save_file
 
@@ -128,14 +157,16 @@ def run_tone_fitting(data_dir, extra, run_dir, config: ToneConfig, test_fraction
     n_extra = len(films) - n_own
     share = config.own_share if n_extra else 1.0
     weights = [share / max(n_own, 1)] * n_own + [(1.0 - share) / max(n_extra, 1)] * n_extra
-    curve = ToneCurve(thumb=config.thumb)
+    curve = ToneCurve(hidden=config.hidden, thumb=config.thumb)
     done = 0
     if out.is_file():
         state = ToneCurve.upgrade_state(load_file(str(out)))
-        if not ToneCurve.for_state(state).same_kind(curve):
+        curve = ToneCurve.for_state(state)  # continue the curve as it is (its width may be an older default)
+        if int(curve.thumb) != config.thumb:
             from core.errors import TrainingError
 
-            raise TrainingError(out, "holds an earlier kind of tone curve; fit a new one in another run folder")
+            raise TrainingError(out, f"holds a tone curve reading a {int(curve.thumb)} px thumbnail, not "
+                                     f"{config.thumb}; fit a new one in another run folder")
         curve.load_state_dict(state)
         done = int(json.loads(out.with_suffix(".json").read_text()).get("steps", 0))
     started = time.monotonic()
@@ -145,3 +176,25 @@ def run_tone_fitting(data_dir, extra, run_dir, config: ToneConfig, test_fraction
     save_file({k: v.contiguous() for k, v in curve.state_dict().items()}, str(out))
     out.with_suffix(".json").write_text(json.dumps(record, indent=1))
     return record
+
+
+TONE_RUN = "tone"
+
+
+def graft_tone_curve(state: dict[str, torch.Tensor], tone_run: Path, manifest: Manifest) -> dict[str, torch.Tensor]:
+    """Give a residual generator the tone curve fitted on whole films (``train --recipe tone``),
+    which saw far more films than a generator run's own curve; recorded in the manifest."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from core.models.residual import TONE_PREFIX
+    from core.weights.model_file import sha256_of
+
+    path = tone_run / "model" / TONE_FILE
+    record = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
+    manifest.provenance["tone_curve"] = {"from": "r2c-review train --recipe tone (shared by all variants)",
+                                         "sha256": sha256_of(path), "steps": record.get("steps"),
+                                         "films": record.get("films")}
+    kept = {k: v for k, v in state.items() if not k.startswith(TONE_PREFIX)}
+    return kept | {TONE_PREFIX + k: v for k, v in ToneCurve.upgrade_state(load_file(str(path))).items()}

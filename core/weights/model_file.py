@@ -37,7 +37,7 @@ ALLOW_UNSIGNED_ENV = "R2C_ALLOW_UNSIGNED_MODELS"
 _FLOAT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _INT_DTYPES = (torch.int64, torch.int32)  # BatchNorm's num_batches_tracked
 FORMAT_VERSION = 1
-KINDS = ("generator", "segmenter")
+KINDS = ("generator", "segmenter", "synthesizer")  # synthesizer: pix2pix synthetic films, never a restoration
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Manifest:
 
     variant_id: str
     display_name: str
-    kind: str  # "generator" or "segmenter"
+    kind: str  # "generator", "segmenter" or "synthesizer" (pix2pix synthetic films, core/synthesize.py)
     architecture: str  # generator: operational / convolutional / convolutional-light; segmenter: unet-densenet121
     q: int | None = None
     default_iterations: int = 1
