@@ -17,6 +17,20 @@ PATIENT_NAME = "Doe^Jane"
 PATIENT_ID = "PID-77301"
 
 
+def open_main_window(qtbot, database: str, service=None, size: tuple[int, int] | None = (1280, 760)):
+    """The main window on ``database``, shown and exposed (one place for what every GUI test needs
+    first); ``size=None`` keeps the size the window chose, e.g. a remembered layout."""
+    from app.main_window import MainWindow
+
+    win = MainWindow(database=database, service=service)
+    qtbot.addWidget(win)
+    if size is not None:
+        win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
 def drag(widget: QWidget, start: tuple[float, float], end: tuple[float, float],
          button: Qt.MouseButton = Qt.MouseButton.LeftButton, steps: int = 4) -> None:
     """Press, move (with the button held, which QTest.mouseMove cannot do) and release."""

@@ -27,8 +27,13 @@ def config():  # noqa: ANN201 - PairedConfig, imported lazily in the child proce
                         checkpoint_every=1000, lr=1e-3)
 
 
+def _weights(trainer) -> dict[str, torch.Tensor]:  # noqa: ANN001 - PairedTrainer, imported lazily
+    return {k: v.detach().clone().contiguous() for k, v in trainer.net.state_dict().items()}
+
+
 def train(run_dir: Path, out: Path) -> None:
-    """Train STEPS steps; write this process's generator weights to ``out``."""
+    """Train STEPS steps; write this process's generator weights to ``out`` and those after the
+    first step to ``first-<out name>``."""
     from core.train.distributed import init_from_env
     from core.train.paired import PairedData, PairedTrainer
 
@@ -36,8 +41,17 @@ def train(run_dir: Path, out: Path) -> None:
     _, device = init_from_env(torch.device("cpu"))
     f = films()
     trainer = PairedTrainer(config(), PairedData(f, f, [0, 1, 0, 1, 0, 1]), run_dir, device)
+    one_step = trainer.train_step
+
+    def step_and_keep_the_first() -> dict[str, float]:
+        losses = one_step()
+        if trainer.step == 1:
+            save_file(_weights(trainer), str(out.with_name(f"first-{out.name}")))
+        return losses
+
+    trainer.train_step = step_and_keep_the_first  # type: ignore[method-assign]
     trainer.fit(progress=False)
-    save_file({k: v.contiguous() for k, v in trainer.net.state_dict().items()}, str(out))
+    save_file(_weights(trainer), str(out))
 
 
 def initial_state() -> dict[str, torch.Tensor]:

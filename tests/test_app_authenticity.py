@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from tests.app_helpers import settle, visible_texts  # noqa: E402
+from tests.app_helpers import open_main_window, settle, visible_texts  # noqa: E402
 from tests.study_helpers import make_env  # noqa: E402
 from tests.test_study_authenticity import _films  # noqa: E402
 
@@ -40,15 +40,10 @@ def auth_db(tmp_path, monkeypatch):
 
 
 def test_judging_by_buttons_and_keys_then_statistics(qtbot, auth_db):
-    from app.main_window import MainWindow
     from core.study.reading import ReadingSession
     from core.study.store import Vote, open_store
 
-    win = MainWindow(auth_db)
-    qtbot.addWidget(win)
-    win.resize(1100, 700)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_main_window(qtbot, auth_db, size=(1100, 700))
     win.open_reader_named("RS", "MD I")
     page = win.page("reader")
     view = page.view
@@ -138,7 +133,6 @@ def test_viewer_synthesize_action_writes_a_marked_film_and_shows_it(qtbot, tmp_p
     import torch
 
     from app import engine
-    from app.main_window import MainWindow
     from core.models.pix2pix import SYNTH_ARCH, SYNTH_ID, build_pix2pix_generator
     from core.phantom import make_phantom, to_uint8
     from core.synthesize import is_marked_synthetic
@@ -155,11 +149,7 @@ def test_viewer_synthesize_action_writes_a_marked_film_and_shows_it(qtbot, tmp_p
                         architecture=SYNTH_ARCH, input_size=64, provenance={"config": {"base": 8}}))
     film = tmp_path / "normal_0001.png"
     cv2.imwrite(str(film), to_uint8(make_phantom(1, (200, 180), quality=0.9)))
-    win = MainWindow(database=str(tmp_path / "study.db"))
-    qtbot.addWidget(win)
-    win.resize(1100, 700)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_main_window(qtbot, str(tmp_path / "study.db"), size=(1100, 700))
     win.open_paths([str(film)])
     qtbot.waitUntil(lambda: len(win.viewer.xrays()) == 1, timeout=20_000)
     assert win.viewer.synthesize_action.text() == "Synthesize…"

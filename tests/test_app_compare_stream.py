@@ -13,7 +13,13 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QRect, Qt  # noqa: E402
 
-from tests.app_helpers import make_stand_in_generators, make_stand_in_segmenter, settle, write_test_png  # noqa: E402
+from tests.app_helpers import (  # noqa: E402
+    make_stand_in_generators,
+    make_stand_in_segmenter,
+    open_main_window,
+    settle,
+    write_test_png,
+)
 
 pytestmark = pytest.mark.gui
 FIRST, LAST = "r2c-cnn-light", "r2c-q3"  # variants run in the list's order: CNN* first
@@ -28,7 +34,6 @@ def compare(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("R2C_MODELS_DIR", str(models))
     monkeypatch.setattr("core.variants.RESOURCES", tmp_path / "no-resources")
     from app import engine
-    from app.main_window import MainWindow
     from core.restore import Restorer
 
     engine.reset()
@@ -41,11 +46,7 @@ def compare(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return real(self, images, variant_id, *args, **kwargs)
 
     monkeypatch.setattr(Restorer, "restore_many", held)
-    win = MainWindow(database=str(tmp_path / "study.db"))
-    qtbot.addWidget(win)
-    win.resize(1280, 760)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_main_window(qtbot, str(tmp_path / "study.db"))
     win.open_paths([str(write_test_png(tmp_path / "film.png"))])
     qtbot.waitUntil(lambda: len(win.viewer.xrays()) == 1, timeout=20_000)
     panel = win.viewer.compare

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from tests.app_helpers import settle  # noqa: E402
+from tests.app_helpers import open_main_window, settle  # noqa: E402
 from tests.study_helpers import make_study, write_cases  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -42,14 +42,7 @@ def protected(study_env, store, monkeypatch: pytest.MonkeyPatch):
 
 
 def _window(qtbot, database: str):
-    from app.main_window import MainWindow
-
-    win = MainWindow(database)
-    qtbot.addWidget(win)
-    win.resize(1200, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    return open_main_window(qtbot, database, size=(1200, 700))
 
 
 def _secrets(monkeypatch: pytest.MonkeyPatch, *answers: str | None) -> list[str]:

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QLabel, QPushButton  # noqa: E402
 
-from tests.app_helpers import settle  # noqa: E402
+from tests.app_helpers import open_main_window, settle  # noqa: E402
 from tests.study_helpers import make_env  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -37,13 +37,7 @@ def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def _window(qtbot, database: str):
-    from app.main_window import MainWindow
-
-    win = MainWindow(database)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    return open_main_window(qtbot, database, size=None)
 
 
 def _rendered(database: str, study: str) -> tuple[int, int]:

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from tests.app_helpers import settle, visible_texts  # noqa: E402
+from tests.app_helpers import open_main_window, settle, visible_texts  # noqa: E402
 from tests.study_helpers import make_env, make_study, write_cases  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -34,16 +34,11 @@ def diagnosis_db(tmp_path, monkeypatch):
 
 
 def test_rating_by_buttons_and_keys_then_auc_statistics(qtbot, diagnosis_db):
-    from app.main_window import MainWindow
     from core.study.reading import ReadingSession
     from core.study.store import Vote, open_store
 
     database, _ = diagnosis_db
-    win = MainWindow(database)
-    qtbot.addWidget(win)
-    win.resize(1100, 700)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_main_window(qtbot, database, size=(1100, 700))
     win.open_reader_named("Dx", "MD I")
     page = win.page("reader")
     view = page.view

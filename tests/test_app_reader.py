@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QWidget  # noqa: E402
 
 from app.reader.case_display import CaseDisplay  # noqa: E402
 from app.study_service import ReaderSummary, ReadingHandle, StudySummary  # noqa: E402
-from tests.app_helpers import click, settle, visible_texts  # noqa: E402
+from tests.app_helpers import click, open_main_window, settle, visible_texts  # noqa: E402
 
 pytestmark = pytest.mark.gui
 SECRET_NAMES = ["Original", "R2C-GAN (Q=1)", "R2C-GAN (CNN*)", "case_0001.png"]
@@ -79,14 +79,7 @@ def service() -> FakeService:
 
 
 def _window(qtbot, tmp_path: Path, service: FakeService):
-    from app.main_window import MainWindow
-
-    win = MainWindow(database=str(tmp_path / "db.sqlite"), service=service)
-    qtbot.addWidget(win)
-    win.resize(1200, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    return open_main_window(qtbot, str(tmp_path / "db.sqlite"), service, size=(1200, 700))
 
 
 def test_vote_by_click_and_keys_prefetch_and_resume(qtbot, tmp_path: Path, service: FakeService,

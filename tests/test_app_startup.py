@@ -1,9 +1,10 @@
-"""The window appears fast: start-up imports neither torch nor the study engine."""
+"""The window appears without heavy imports: start-up loads neither torch nor the study engine.
+
+How fast it appears is measured by ``benchmarks/bench_startup.py``, not asserted here."""
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.gui
 
 
-def test_window_appears_quickly_without_heavy_imports(tmp_path: Path) -> None:
+def test_window_appears_without_heavy_imports(tmp_path: Path) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", R2C_STARTUP_REPORT="1", R2C_SETTINGS_DIR=str(tmp_path))
     proc = subprocess.run([sys.executable, "-m", "app.cli", "gui"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=120)
@@ -22,9 +23,6 @@ def test_window_appears_quickly_without_heavy_imports(tmp_path: Path) -> None:
     line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("startup:"))
     print(line)
     assert line.endswith("heavy modules loaded: none"), line
-    after_start = re.search(r"([\d.]+) s after process start", line)
-    if after_start:  # generous: the test machine is shared with training runs
-        assert float(after_start.group(1)) < 5.0, line
 
 
 def test_main_window_moves_cycle_collection_to_the_gui_thread(qtbot, tmp_path, monkeypatch) -> None:

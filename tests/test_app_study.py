@@ -24,7 +24,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QAction  # noqa: E402
 from PySide6.QtWidgets import QMenu, QWidget  # noqa: E402
 
-from tests.app_helpers import click, make_stand_in_generators, settle, visible_texts  # noqa: E402
+from tests.app_helpers import click, make_stand_in_generators, open_main_window, settle, visible_texts  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -47,14 +47,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _window(qtbot, database: str):
-    from app.main_window import MainWindow
-
-    win = MainWindow(database)
-    qtbot.addWidget(win)
-    win.resize(1280, 760)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    return open_main_window(qtbot, database)
 
 
 def _read_as(qtbot, win, study: str, reader: str):

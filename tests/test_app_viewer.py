@@ -17,6 +17,7 @@ from tests.app_helpers import (  # noqa: E402
     PATIENT_NAME,
     drag,
     make_stand_in_generators,
+    open_main_window,
     settle,
     wheel,
     write_test_dicom,
@@ -41,13 +42,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def window(qtbot, env: Path):
-    from app.main_window import MainWindow
-
-    win = MainWindow(database=str(env / "study.db"))
-    qtbot.addWidget(win)
-    win.resize(1280, 760)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_main_window(qtbot, str(env / "study.db"))
     yield win
     win.close()
     settle(qtbot, 10)

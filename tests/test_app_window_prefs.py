@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QAction, QKeySequence  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDialog  # noqa: E402
 
-from tests.app_helpers import settle, write_test_png  # noqa: E402
+from tests.app_helpers import open_main_window, settle, write_test_png  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -28,13 +28,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _window(qtbot, env: Path, service=None):
-    from app.main_window import MainWindow
-
-    win = MainWindow(database=str(env / "study.db"), service=service)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    return open_main_window(qtbot, str(env / "study.db"), service, size=None)
 
 
 def _sheet(qtbot, win) -> dict[str, str]:

@@ -102,3 +102,32 @@ def test_display_rule_shows_only_measured_reliable_probabilities() -> None:
     assert forced.shown and "81%" in forced.text and "shown on request" in forced.detail
     never = probability_display(0.4, {})
     assert not never.shown and "never measured" in never.detail
+
+
+def test_head_films_count_other_labels_of_extra_folders_as_not_covid(tmp_path) -> None:
+    """The labelled folder keeps its own labels; an NIH-like extra folder gives "not COVID-19" films,
+    drawn evenly over its labels up to the limit; a COVID-19 folder gives positives; only the
+    labelled folder's held-out films are marked test."""
+    import cv2
+
+    from core.train.heads import classification_films
+
+    def folder(name: str, rows: list[tuple[str, str]]):
+        d = tmp_path / name
+        d.mkdir()
+        for file, _ in rows:
+            cv2.imwrite(str(d / file), np.zeros((8, 8), np.uint8))
+        (d / "labels.csv").write_text("file,label\n" + "".join(f"{f},{lab}\n" for f, lab in rows))
+        return d
+
+    labeled = folder("labeled", [("l0.png", "covid"), ("l1.png", "control")])
+    nih = folder("nih", [(f"n{i}.png", "no_finding" if i % 4 else "pneumonia") for i in range(12)])
+    extra_covid = folder("extra", [("e0.png", "covid"), ("e1.png", "covid")])
+    items, truth, test = classification_films(labeled, [nih, extra_covid], {"l1.png", "n1.png"}, limit_per_folder=4)
+    names = [it.name for it in items]
+    assert names[:2] == ["l0.png", "l1.png"] and truth[:2] == [1, 0]
+    from_nih = [it for it in items if it.path.parent == nih]
+    assert len(from_nih) == 4 and sorted({it.raw_label for it in from_nih}) == ["no_finding", "pneumonia"]
+    assert [t for it, t in zip(items, truth, strict=True) if it.path.parent == nih] == [0, 0, 0, 0]
+    assert [t for it, t in zip(items, truth, strict=True) if it.path.parent == extra_covid] == [1, 1]
+    assert list(test) == [name == "l1.png" for name in names]

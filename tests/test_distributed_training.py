@@ -18,6 +18,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _update(weights: dict[str, torch.Tensor], start: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([(weights[k] - start[k]).flatten() for k in sorted(start) if start[k].is_floating_point()])
+
+
 @pytest.mark.timeout(300)
 def test_two_gloo_ranks_stay_identical_and_match_one_process(tmp_path):
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
@@ -36,15 +40,20 @@ def test_two_gloo_ranks_stay_identical_and_match_one_process(tmp_path):
     assert set(rank0) == set(single) == set(start)
     for key in single:
         assert torch.equal(rank0[key], rank1[key]), f"ranks diverged at {key}"
-    # Same updates as one process over the global batch. Adam divides by the gradient's running
-    # RMS, so float-rounding differences of the all-reduce show up where gradients are ~0; the
-    # test therefore compares whole update vectors: a wrong shard or a missing all-reduce moves
-    # them by O(1) of their size, rounding by ~1e-3.
-    ddp_update = torch.cat([(rank0[k] - start[k]).flatten() for k in sorted(single) if start[k].is_floating_point()])
-    one_update = torch.cat([(single[k] - start[k]).flatten() for k in sorted(single) if start[k].is_floating_point()])
-    assert one_update.norm() > 0
-    relative = float((ddp_update - one_update).norm() / one_update.norm())
-    assert relative < 0.01, f"distributed updates differ from one process by {relative:.3%}"
+    # Same update as one process over the global batch. The first step starts from identical
+    # weights, so only the all-reduce's float rounding separates them (measured: 2e-6 of the update);
+    # a wrong shard (e.g. both ranks on the same half of the batch) moves it by O(1) of its size.
+    first_ddp = _update(load_file(str(ddp_dir / "first-rank0.safetensors")), start)
+    first_one = _update(load_file(str(single_dir / "first-single.safetensors")), start)
+    assert first_one.norm() > 0
+    relative = float((first_ddp - first_one).norm() / first_one.norm())
+    assert relative < 1e-4, f"distributed first update differs from one process by {relative:.3%}"
+    # Later steps start from weights that differ by that rounding, and the class head's global max
+    # pool is not differentiable where two positions tie: a 1e-6 relative change of the weights
+    # moved the next gradient by 6e-4 here, and Adam's normalisation carries that into the update
+    # (three steps: a few percent on this CPU). Still far from the O(1) of a sharding fault.
+    relative = float((_update(rank0, start) - _update(single, start)).norm() / _update(single, start).norm())
+    assert relative < 0.1, f"distributed updates differ from one process by {relative:.3%}"
     # Only rank 0 wrote the run (checkpoint, log).
     assert (ddp_dir / "run" / "metrics.csv").read_text().count("\n") == ddp_helpers.STEPS + 1
     assert len(list((ddp_dir / "run" / "checkpoints").glob("ckpt-*"))) == 1

@@ -64,6 +64,39 @@ def test_shipped_segmenter_finds_two_lungs_on_a_generated_film() -> None:
     assert a.total_mm2 == pytest.approx(a.total_px * 0.09)
 
 
+@pytest.mark.parametrize("variant_id", SHIPPED_GENERATORS)
+def test_shipped_generator_head_is_measured_out_of_source_and_shown_by_the_rule(variant_id: str) -> None:
+    """The app decides from the manifest whether a probability may be shown: every shipped head
+    carries its leave-one-source-out AUC (per source, with intervals) and its calibration."""
+    from core.classifier_display import MIN_SHOWN_AUC, probability_display
+
+    provenance = read_manifest(MODELS / f"{variant_id}.safetensors").provenance
+    head = provenance.get("covid_head")
+    assert head, f"{variant_id}: no measured COVID-19 head in its manifest"
+    auc, (low, high) = head["out_of_source_auc"], head["out_of_source_ci95"]
+    assert 0.0 <= low <= auc <= high <= 1.0
+    assert len(head["per_source"]) >= 3 and all(0 <= s["auc"] <= 1 and s["n"] > 0 for s in head["per_source"])
+    assert head["temperature"] > 0 and {"before", "after"} <= set(head["calibration_error"])
+    film = make_phantom(2, (300, 320), quality=1.0)
+    probability = float(Restorer("cpu").restore(film, variant_id).probs[0][1])
+    shown = probability_display(probability, provenance)
+    assert shown.auc == auc and shown.shown == (auc >= MIN_SHOWN_AUC)
+    assert f"AUC {auc:.2f}" in shown.detail and "not for diagnosis" in shown.detail
+    if not shown.shown:
+        assert shown.text == "COVID-19: withheld" and shown.csv_value() == ""
+
+
+def test_shipped_segmenter_records_leave_one_source_out_dice() -> None:
+    """The figure a new hospital should expect is in the segmenter's record, one fold per
+    standard-convention source it trained on."""
+    evaluation = read_manifest(MODELS / f"{SEGMENTER_ID}.safetensors").provenance["evaluation"]
+    loso = evaluation["leave_one_source_out"]
+    folds = {f["left_out"]: f for f in loso["folds"]}
+    assert set(folds) == {"shenzhen", "gbcovid"}
+    assert all(f["n"] > 0 and 0 < f["dice"] <= 1 and f["steps"] > 0 for f in folds.values())
+    assert loso["mean_dice"] == pytest.approx(np.mean([f["dice"] for f in folds.values()]), abs=1e-4)
+
+
 @pytest.fixture(scope="module")
 def unseen_films(shared_dir: Path) -> list[np.ndarray]:
     """Three films of a source no model trained on (cxr_covid_extra, held-out patients)."""

@@ -147,6 +147,35 @@ def test_bad_labels_file_names_the_row(tmp_path: Path) -> None:
     (tmp_path / "labels.csv").write_text("file,label\nmissing.png,covid\n")
     with pytest.raises(TrainingError, match="missing.png not found"):
         read_labeled_folder(tmp_path)
+    (tmp_path / "labels.csv").write_text("file,label\na.png,\n")
+    with pytest.raises(TrainingError, match="row 2: empty file or label"):
+        read_labeled_folder(tmp_path)
+    (tmp_path / "labels.csv").write_bytes(b"file,label\n\xff\xfe.png,covid\n")
+    with pytest.raises(TrainingError, match="labels.csv: not a readable CSV table"):
+        read_labeled_folder(tmp_path)
+
+
+def test_every_training_path_reads_labels_through_one_table_reader(tmp_path: Path) -> None:
+    """The COVID-19/control reader, the three-class reader and the head fitting's extra folders
+    see the same rows; each maps the written label to its own classes and refuses what it cannot."""
+    from core.errors import TrainingError
+    from core.train.cxr3 import COVID19, NORMAL, PNEUMONIA, read_folder
+    from core.train.data import UNLABELED
+
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8), np.uint8))
+    (tmp_path / "labels.csv").write_text("file,label,patient_key,source_repo\n"
+                                         "a.png, COVID-19 ,p1,site\nb.png,no_finding,,\nc.png,Pneumonia,p3,site\n")
+    items = read_labeled_folder(tmp_path, other_labels=True)
+    assert [(it.label, it.raw_label) for it in items] == [(1, "covid-19"), (UNLABELED, "no_finding"),
+                                                          (UNLABELED, "pneumonia")]
+    assert [it.patient_key for it in items] == ["p1", "file:b.png", "p3"]
+    assert [f.cls for f in read_folder(tmp_path)] == [COVID19, NORMAL, PNEUMONIA]
+    with pytest.raises(TrainingError, match="row 3: unknown label 'no_finding'"):
+        read_labeled_folder(tmp_path)
+    (tmp_path / "labels.csv").write_text("file,label\na.png,flu\n")
+    with pytest.raises(TrainingError, match="row 2: label 'flu' is not normal, COVID-19 or pneumonia"):
+        read_folder(tmp_path)
 
 
 def _tiny_seg(tmp_path: Path) -> list[MaskPair]:
@@ -254,8 +283,14 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path) -> None:
     assert cli(["train-seg", "--data", str(masks), "--run", str(tmp_path / "seg-64"), "--epochs", "1",
                 "--batch-size", "2", "--size", "64", "--init-from", str(base), "--device", "cpu"]) == 0
     out = tmp_path / "installed"
+    fold = tmp_path / "fold-s"  # as `train-seg --leave-out s` leaves it (that path has its own test)
+    fold.mkdir()
+    (fold / "loso.json").write_text(json.dumps({"left_out": "s", "n": 4, "dice": 0.81, "dice_median": 0.83,
+                                                "worst": [{"file": "s_1.png", "dice": 0.7}], "films": [],
+                                                "steps": 9, "epochs": 1, "size": 64}))
     assert cli(["publish", "--runs", str(runs), "--labeled", str(labeled), "--masks", str(masks),
-                "--seg-run", str(tmp_path / "seg-64"), "--out", str(out), "--device", "cpu"]) == 0
+                "--seg-run", str(tmp_path / "seg-64"), "--seg-loso", str(fold), "--out", str(out),
+                "--device", "cpu"]) == 0
 
     gen, seg = out / "r2c-cnn-light.safetensors", out / "lung-unet-densenet121.safetensors"
     assert sorted(p.name for p in out.glob("*.safetensors")) == sorted([gen.name, seg.name])
@@ -270,7 +305,10 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path) -> None:
     assert list(report["restoration"]) == ["r2c-cnn-light"] and report["segmentation"]["by_dataset"]["s"]["n"] >= 1
     text = (out / "EVALUATION.md").read_text()
     assert "## Restoration" in text and "## Lung segmentation" in text
+    assert "| s | 4 | 0.8100 |" in text and "Mean over left-out sources: Dice 0.8100" in text
+    assert seg_manifest.provenance["evaluation"]["leave_one_source_out"]["mean_dice"] == 0.81
     card = (out / "MODEL_CARD.md").read_text()
+    assert "never trained on" in card and "mean Dice 0.8100 (s 0.810)" in card
     assert "r2c-cnn-light" in card and "then 1.0 epochs (of 1) at 64" in card
 
     image = chest_like(90, 70, seed=5)
@@ -304,6 +342,27 @@ def test_leave_one_source_out_trains_without_the_source_and_measures_all_of_it(t
     assert 0.0 <= loso["dice"] <= 1.0 and loso["worst"][0]["dice"] == min(f["dice"] for f in loso["films"])
     with pytest.raises(TrainingError, match="no source 'c' to leave out"):
         run_seg_training(SegConfig(epochs=1, size=64, leave_out="c"), tmp_path, tmp_path / "run2", CPU, progress=False)
+
+    # the other fold, then the summary publish puts into the segmenter's record and EVALUATION.md
+    from core.train.report import loso_markdown
+    from core.train.seg import loso_summary
+
+    run_seg_training(SegConfig(epochs=1, batch_size=2, size=64, leave_out="a", init_from=str(base)), tmp_path,
+                     tmp_path / "run-a", CPU, progress=False)
+    summary = loso_summary([tmp_path / "run", tmp_path / "run-a"])
+    dices = [json.loads((tmp_path / r / "loso.json").read_text())["dice"] for r in ("run", "run-a")]
+    assert [f["left_out"] for f in summary["folds"]] == ["b", "a"]
+    assert summary["mean_dice"] == pytest.approx(np.mean(dices), abs=1e-4)
+    text = "\n".join(loso_markdown(summary))
+    assert "| b | 3 |" in text and "| a | 3 |" in text and f"{summary['mean_dice']:.4f}" in text
+    with pytest.raises(TrainingError, match="no leave-one-source-out result"):
+        loso_summary([tmp_path / "run", tmp_path / "run2"])  # started with an unknown source: no result
+    with pytest.raises(TrainingError, match="same source"):
+        loso_summary([tmp_path / "run", tmp_path / "run"])
+    (tmp_path / "run2").mkdir(exist_ok=True)
+    (tmp_path / "run2" / "loso.json").write_text("{not json")
+    with pytest.raises(TrainingError, match="not a leave-one-source-out result"):
+        loso_summary([tmp_path / "run2"])
 
 
 def test_burned_in_markers_change_the_film_but_not_its_range() -> None:

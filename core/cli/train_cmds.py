@@ -127,6 +127,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--masks", type=Path, default=None)
     p.add_argument("--seg-run", type=Path, default=None,
                    help="segmenter run to install (default: RUNS/lung-seg), e.g. a fine-tune at a larger size")
+    p.add_argument("--seg-loso", type=Path, action="append", default=[],
+                   help="a finished `train-seg --leave-out` run whose figures go into the segmenter's record "
+                        "(repeatable: one per left-out source)")
     p.add_argument("--validation", type=Path, default=None,
                    help="labelled folder whose held-out patients choose each variant's default passes "
                         "(e.g. ../shared/data/cxr_nih; never the test split)")
@@ -161,7 +164,7 @@ def _publish(args: argparse.Namespace) -> int:
 
     _threads(args)
     report = publish(args.runs, args.out, args.labeled, args.masks, pick_device(args.device), seg_run=args.seg_run,
-                     validation=args.validation, external=args.external)
+                     validation=args.validation, external=args.external, seg_loso=args.seg_loso)
     print(format_report(report))
     print(f"installed into {args.out}; figures in {args.out / 'EVALUATION.md'}")
     return 0

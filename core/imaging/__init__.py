@@ -14,7 +14,8 @@ from core.imaging.load import (
     load_xray,
     load_xray_array,
 )
-from core.imaging.xray import PatientInfo, VoiLut, Window, XRay, to_uint8
+from core.imaging.window import VoiLut, Window
+from core.imaging.xray import PatientInfo, XRay, to_uint8
 
 __all__ = [
     "SUPPORTED_SUFFIXES",

@@ -50,7 +50,8 @@ from core.imaging.jpeg12 import decode_jpeg12
 from core.imaging.limits import check_declared_size, max_inflated_bytes
 from core.imaging.quiet import quiet_decoders
 from core.imaging.raster import gray_values, require_finite
-from core.imaging.xray import PatientInfo, VoiLut, Window, XRay
+from core.imaging.window import VoiLut, Window
+from core.imaging.xray import PatientInfo, XRay
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The display end of the chain, on modality values: VOI (window or LUT), then inversion.
 
 Named like pydicom's steps (``apply_windowing``, ``apply_voi_lut``) but working on a
-:class:`~core.imaging.xray.Window` instead of a dataset, so a viewer can re-window the
+:class:`~core.imaging.window.Window` instead of a dataset, so a viewer can re-window the
 same ``values`` without the file. Output is display level in [0, 1] (0 = black).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.imaging.xray import VoiLut, Window
+from core.imaging.window import VoiLut, Window
 
 _ONE = np.float32(1.0)
 

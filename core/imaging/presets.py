@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.imaging.xray import Window
+from core.imaging.window import Window
 
 AUTOMATIC = "Automatic"
 DATA_RANGE = "Data range"

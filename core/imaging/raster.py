@@ -26,7 +26,8 @@ from core.imaging import presets
 from core.imaging.declared import DeclarationError, jpeg_frame, png_frame
 from core.imaging.limits import check_declared_size
 from core.imaging.quiet import quiet_decoders
-from core.imaging.xray import PatientInfo, Window, XRay
+from core.imaging.window import Window
+from core.imaging.xray import PatientInfo, XRay
 
 log = logging.getLogger(__name__)
 

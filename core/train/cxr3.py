@@ -11,12 +11,12 @@ classifier's test patients were never seen by the synthesizer either).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import TrainingError
+from core.train.data import read_label_table
 
 NORMAL, COVID19, PNEUMONIA = "normal", "COVID-19", "pneumonia"
 CLASSES = (NORMAL, COVID19, PNEUMONIA)
@@ -38,23 +38,13 @@ class ClassFilm:
 
 
 def read_folder(folder: Path) -> list[ClassFilm]:
-    table = folder / "labels.csv"
-    if not table.is_file():
-        raise TrainingError(folder, "no labels.csv (expected columns: file, label[, patient_key, source_repo])")
     films = []
-    with open(table, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not {"file", "label"} <= set(reader.fieldnames or []):
-            raise TrainingError(table, "missing column file or label")
-        for row_no, row in enumerate(reader, start=2):
-            cls = _RAW.get(row["label"].strip().lower())
-            if cls is None:
-                raise TrainingError(table, f"row {row_no}: label {row['label']!r} is not normal, COVID-19 or pneumonia")
-            path = folder / row["file"]
-            if not path.is_file():
-                raise TrainingError(table, f"row {row_no}: image {row['file']} not found")
-            patient = (row.get("patient_key") or "").strip() or f"{folder.name}:{row['file']}"
-            films.append(ClassFilm(path, cls, patient, folder.name))
+    for row in read_label_table(folder):
+        cls = _RAW.get(row.label)
+        if cls is None:
+            raise TrainingError(row.table,
+                                f"row {row.row_no}: label {row.label!r} is not normal, COVID-19 or pneumonia")
+        films.append(ClassFilm(row.path, cls, row.patient_key or f"{folder.name}:{row.path.name}", folder.name))
     return films
 
 

@@ -36,6 +36,7 @@ class LabeledImage:
     label: int
     patient_key: str
     source: str
+    raw_label: str = ""  # the label as the table writes it (e.g. NIH "pneumonia" for an UNLABELED film)
 
     @property
     def name(self) -> str:
@@ -52,32 +53,66 @@ def read_gray(path: Path) -> np.ndarray:
 UNLABELED = -1  # a film whose label is not COVID-19/control (e.g. NIH pneumonia): restoration only
 
 
-def read_labeled_folder(folder: str | Path, other_labels: bool = False) -> list[LabeledImage]:
-    """The films listed in ``labels.csv``; with ``other_labels``, labels other than COVID-19/control
-    (NIH no_finding, pneumonia) are kept as ``UNLABELED`` instead of being an error."""
+@dataclass(frozen=True)
+class LabelRow:
+    """One checked row of a folder's ``labels.csv``: the film exists; the label is as written."""
+
+    path: Path
+    label: str  # stripped, lower case; each reader maps it to its own classes
+    patient_key: str  # "" when the table has none
+    source: str  # the ``source_repo`` column, "" when absent
+    row_no: int
+    table: Path
+
+
+def read_label_table(folder: str | Path) -> list[LabelRow]:
+    """The rows of ``<folder>/labels.csv`` (columns ``file``, ``label``, optional ``patient_key`` and
+    ``source_repo``); one reader for every training path, so that the same table is checked the same
+    way wherever it is read."""
     folder = Path(folder)
     table = folder / "labels.csv"
     if not table.is_file():
         raise TrainingError(folder, "no labels.csv (expected columns: file, label[, patient_key, source_repo])")
+    rows: list[LabelRow] = []
+    try:
+        with open(table, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = {"file", "label"} - set(reader.fieldnames or [])
+            if missing:
+                raise TrainingError(table, f"missing column(s): {', '.join(sorted(missing))}")
+            for row_no, row in enumerate(reader, start=2):
+                name, label = (row.get("file") or "").strip(), (row.get("label") or "").strip().lower()
+                if not name or not label:
+                    raise TrainingError(table, f"row {row_no}: empty file or label")
+                path = folder / name
+                if not path.is_file():
+                    raise TrainingError(table, f"row {row_no}: image {name} not found")
+                rows.append(LabelRow(path, label, (row.get("patient_key") or "").strip(),
+                                     (row.get("source_repo") or "").strip(), row_no, table))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise TrainingError(table, f"not a readable CSV table ({exc})") from None
+    return rows
+
+
+def read_labeled_folder(folder: str | Path, other_labels: bool = False) -> list[LabeledImage]:
+    """The films listed in ``labels.csv``; with ``other_labels``, labels other than COVID-19/control
+    (NIH no_finding, pneumonia) are kept as ``UNLABELED`` instead of being an error."""
     items: list[LabeledImage] = []
-    with open(table, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"file", "label"} - set(reader.fieldnames or [])
-        if missing:
-            raise TrainingError(table, f"missing column(s): {', '.join(sorted(missing))}")
-        for row_no, row in enumerate(reader, start=2):
-            label = _LABELS.get(row["label"].strip().lower(), UNLABELED if other_labels else None)
-            if label is None:
-                raise TrainingError(table, f"row {row_no}: unknown label {row['label']!r} (use covid or control)")
-            path = folder / row["file"]
-            if not path.is_file():
-                raise TrainingError(table, f"row {row_no}: image {row['file']} not found")
-            patient = (row.get("patient_key") or "").strip() or f"file:{row['file']}"
-            source = (row.get("source_repo") or "").strip() or "unknown"
-            items.append(LabeledImage(path, label, patient, source))
+    rows = read_label_table(folder)
+    for row in rows:
+        label = _LABELS.get(row.label, UNLABELED if other_labels else None)
+        if label is None:
+            raise TrainingError(row.table, f"row {row.row_no}: unknown label {row.label!r} (use covid or control)")
+        items.append(LabeledImage(row.path, label, row.patient_key or f"file:{row.path.name}",
+                                  row.source or "unknown", row.label))
     if not items:
-        raise TrainingError(table, "no images listed")
+        raise TrainingError(Path(folder) / "labels.csv", "no images listed")
     return items
+
+
+def is_covid_label(label: str) -> bool:
+    """Whether a label as written in a table (stripped, lower case) means COVID-19."""
+    return _LABELS.get(label) == COVID
 
 
 def split_by_patient(items: list[LabeledImage], test_fraction: float, seed: int) -> tuple[list, list]:

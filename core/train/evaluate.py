@@ -285,4 +285,6 @@ def format_report(report: dict[str, Any]) -> str:
     if "segmentation" in report:
         for name, v in report["segmentation"]["by_dataset"].items():
             lines.append(f"segmentation {name}: n={v['n']} Dice {v['dice']:.4f} IoU {v['iou']:.4f}")
+        for f in report["segmentation"].get("leave_one_source_out", {}).get("folds", []):
+            lines.append(f"segmentation, {f['left_out']} left out of training: n={f['n']} Dice {f['dice']:.4f}")
     return "\n".join(lines)

@@ -229,26 +229,21 @@ def classification_films(labeled: Path, extra: list[Path], test_names: set[str],
     """(films, COVID-19 truth 0/1, test mask): the labelled folder plus ``extra`` folders, whose labels
     other than COVID-19 (NIH no-finding, pneumonia) count as "not COVID-19"; at most
     ``limit_per_folder`` films of each extra folder, drawn evenly over its labels."""
-    import csv
-
-    from core.train.data import read_labeled_folder
+    from core.train.data import is_covid_label, read_labeled_folder
 
     items = read_labeled_folder(labeled)
     truth = [it.label for it in items]
     rng = np.random.default_rng(seed)
     for folder in extra:
-        with open(Path(folder) / "labels.csv", newline="", encoding="utf-8") as f:
-            raw = {row["file"]: row["label"].strip().lower() for row in csv.DictReader(f)}
-        more = read_labeled_folder(folder, other_labels=True)
         by_label: dict[str, list[LabeledImage]] = {}
-        for it in more:
-            by_label.setdefault(raw[it.name], []).append(it)
+        for it in read_labeled_folder(folder, other_labels=True):
+            by_label.setdefault(it.raw_label, []).append(it)
         share = max(1, limit_per_folder // max(1, len(by_label)))
         for label, group in sorted(by_label.items()):
             pick = rng.permutation(len(group))[:share]
             for i in sorted(pick):
                 items.append(group[i])
-                truth.append(1 if label in ("covid", "covid-19", "covid19", "1", "positive") else 0)
+                truth.append(1 if is_covid_label(label) else 0)
     test_mask = np.array([it.name in test_names and it.path.parent == Path(labeled) for it in items])
     return items, truth, test_mask
 

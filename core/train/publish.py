@@ -34,6 +34,7 @@ from core.train.evaluate import (
 )
 from core.train.heads import HEADS_RUN, graft_head
 from core.train.report import evaluation_markdown, model_card
+from core.train.seg import loso_summary
 from core.train.tone import TONE_FILE, TONE_RUN, graft_tone_curve
 from core.variants import SEGMENTER_ID, VARIANTS
 from core.weights.model_file import load_state, read_manifest, save_model, sidecar_path
@@ -122,11 +123,13 @@ def validation_films(validation: Path, seed: int, limit: int = 40) -> list[np.nd
 
 def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: torch.device,
             half_over_mb: float = 8.0, seg_run: Path | None = None, validation: Path | None = None,
-            external: list[Path] | None = None) -> dict[str, Any]:
+            external: list[Path] | None = None, seg_loso: list[Path] | None = None) -> dict[str, Any]:
     """Install every trained generator run under ``runs`` and the segmenter of ``seg_run``
     (default ``runs/lung-seg``), then evaluate what was installed (with the installed
     segmenter when no new one is given). With ``validation`` (a labelled folder whose held-out
-    patients no model trained on), each variant's default pass count is chosen there."""
+    patients no model trained on), each variant's default pass count is chosen there. ``seg_loso``:
+    finished ``train-seg --leave-out`` runs whose figures go into the segmenter's record."""
+    loso = loso_summary(seg_loso) if seg_loso else None  # read first: a missing fold fails before an hour's work
     out.mkdir(parents=True, exist_ok=True)
     installed: list[str] = []
     precision: dict[str, Any] = {}
@@ -149,7 +152,9 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
         if (runs / HEADS_RUN / f"{vid}.safetensors").is_file():  # the head refitted after the curve
             state = graft_head(state, runs / HEADS_RUN, vid, manifest)
         init = manifest.provenance.get("config", {}).get("init_from")
-        if init and Path(init).is_file():  # started from earlier weights: say which
+        # started from earlier weights: say which (a re-published model keeps its record: its
+        # ``init_from`` may by now name the installed file, i.e. itself)
+        if init and Path(init).is_file() and "started_from" not in manifest.provenance:
             base = read_manifest(Path(init))
             manifest.provenance["started_from"] = {
                 "sha256": base.sha256, "recipe": base.provenance.get("recipe", "paper"),
@@ -180,7 +185,7 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
     if seg_src.is_file() and masks is not None:
         state, manifest = load_state(seg_src)
         init = manifest.provenance.get("config", {}).get("init_from")
-        if init and Path(init).is_file():  # a fine-tune: record what it started from
+        if init and Path(init).is_file() and "fine_tuned_from" not in manifest.provenance:  # a fine-tune
             base = read_manifest(Path(init))
             manifest.provenance["fine_tuned_from"] = {
                 "sha256": base.sha256, "input_size": base.input_size,
@@ -201,6 +206,8 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
                           plan_path=plan_path, seed=0, test_fraction=0.2, iterations=[1, 2, 3], all_images=False,
                           device=device, external=external)
     report["precision"] = precision
+    if loso and "segmentation" in report:
+        report["segmentation"]["leave_one_source_out"] = loso
     for vid in installed:
         man = read_manifest(out / f"{vid}.safetensors")
         if "passes_choice" in man.provenance:

@@ -283,3 +283,29 @@ def measure_left_out(trainer: SegTrainer, pairs: list[MaskPair], out: Path) -> d
               "steps": trainer.step, "epochs": trainer.config.epochs, "size": trainer.config.size}
     out.write_text(json.dumps(record, indent=1))
     return record
+
+
+def loso_summary(run_dirs: list[Path]) -> dict[str, Any]:
+    """The leave-one-source-out figures of finished ``train-seg --leave-out`` runs, one fold per run:
+    per left-out source its Dice (mean, median, worst films) and the mean over sources, which is
+    the figure a new hospital would meet (each source counts once, whatever its size)."""
+    folds = []
+    for run in run_dirs:
+        path = Path(run) / "loso.json"
+        if not path.is_file():
+            raise TrainingError(path, "no leave-one-source-out result: the run is unfinished or was not started "
+                                      "with --leave-out")
+        try:
+            r = json.loads(path.read_text())
+            folds.append({"left_out": str(r["left_out"]), "n": int(r["n"]), "dice": float(r["dice"]),
+                          "dice_median": float(r["dice_median"]), "worst": list(r["worst"])[:3],
+                          "steps": int(r["steps"]), "epochs": r.get("epochs"), "size": r.get("size")})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TrainingError(path, f"not a leave-one-source-out result ({exc})") from None
+    if len({f["left_out"] for f in folds}) != len(folds):
+        raise TrainingError(Path(run_dirs[0]).parent, "two runs left out the same source")
+    films = sum(f["n"] for f in folds)
+    return {"folds": folds, "mean_dice": round(float(np.mean([f["dice"] for f in folds])), 4),
+            "film_weighted_dice": round(sum(f["dice"] * f["n"] for f in folds) / films, 4) if films else None,
+            "method": "trained from scratch with the current train-seg recipe on every standard-convention source "
+                      "but one, measured on all films of the one left out, two-lung post-processing included"}
