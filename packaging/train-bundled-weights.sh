@@ -13,8 +13,8 @@
 # EVALUATION.md through publish --seg-loso):
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/loso-SOURCE --leave-out SOURCE \
 #     --epochs 40 --batch-size 8 --size 256 --lr 1e-3 --threads 1      (SOURCE: shenzhen, gbcovid)
-# Retraining the shipped segmenter with that recipe (a fine-tune of the 320-px model, about 40 minutes
-# on one core) is not done yet:
+# A fine-tune of the shipped 320-px model with that recipe (about 35 minutes on one core) was tried on
+# 2026-12-03 with --opacity-share 0.4 and did not ship (V7 COVID-19 films 0.927 -> 0.920; see the model card):
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg --init-from OLD_320 \
 #     --epochs 12 --batch-size 8 --size 320 --lr 3e-4 --threads 1
 set -euo pipefail

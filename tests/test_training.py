@@ -373,3 +373,44 @@ def test_burned_in_markers_change_the_film_but_not_its_range() -> None:
     assert out.shape == img.shape and out.dtype == np.float32
     assert (out != img).any() and float(out.max()) <= 1.0 and float(out.min()) >= 0.0
     assert (img == 0.4).all()  # the input is left alone
+
+
+def _two_lung_film(size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[:size, :size]
+    mask = np.zeros((size, size), bool)
+    for cx in (0.3, 0.7):
+        mask |= ((xx - cx * size) / (0.14 * size)) ** 2 + ((yy - 0.5 * size) / (0.3 * size)) ** 2 <= 1
+    img = np.where(mask, 0.2, 0.8).astype(np.float32)
+    return img, mask
+
+
+def test_synthetic_opacities_whiten_the_lungs_only_and_draw_no_outline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.train.seg import add_opacity
+
+    img, mask = _two_lung_film()
+    mask_before = mask.copy()
+    far = ~cv2.dilate(mask.astype(np.uint8), np.ones((21, 21), np.uint8)).astype(bool)
+    lifts = []
+    for seed in range(6):
+        out = add_opacity(img, mask, np.random.default_rng(seed))
+        assert out.shape == img.shape and out.dtype == np.float32
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+        assert np.abs(out[far] - img[far]).max() < 1e-3  # nothing changes away from the lungs
+        # what is already as bright as soft tissue stays as it is: no bright rim traces the mask
+        assert float(out[mask].max()) <= 0.8 + 0.25 * (0.8 - 0.2)  # dense consolidation: about soft tissue
+        assert float((out[~mask] - img[~mask]).max()) <= 1e-5
+        lifts.append(float(out[mask].mean() - img[mask].mean()))
+    assert min(lifts) > 0.01 and max(lifts) > 0.1  # every draw opacifies, some heavily
+    assert (mask == mask_before).all()
+    assert (add_opacity(img, np.zeros_like(mask), np.random.default_rng(0)) == img).all()  # no lungs: no change
+
+    import core.train.seg as seg
+
+    calls: list[int] = []
+    monkeypatch.setattr(seg, "add_opacity", lambda i, m, r: calls.append(1) or add_opacity(i, m, r))
+    for share, expected in ((0.0, 0), (1.0, 4)):  # the training path applies them exactly when asked
+        calls.clear()
+        for k in range(4):
+            _, moved = seg._augment(img, mask, np.random.default_rng(k), 0.0, share)
+            assert moved.dtype == bool and moved.shape == mask.shape
+        assert len(calls) == expected

@@ -83,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--size", type=int, default=256, help="input size (square)")
     s.add_argument("--init-from", type=Path, default=None, help="segmenter model file to fine-tune from")
     s.add_argument("--exclude", default="v7covid", help="comma-separated datasets kept apart (other mask convention)")
+    s.add_argument("--opacity-share", type=float, default=0.0,
+                   help="share of training samples given synthetic lung opacities (default 0: off; see the "
+                        "model card for what they did)")
     s.add_argument("--leave-out", default=None,
                    help="leave-one-source-out: train without this source and measure on all of it (RUN/loso.json)")
     s.add_argument("--device", default=None)
@@ -224,7 +227,8 @@ def _train_seg(args: argparse.Namespace) -> int:
     _threads(args)
     config = SegConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, size=args.size,
                        exclude=tuple(x for x in args.exclude.split(",") if x),
-                       init_from=str(args.init_from) if args.init_from else None, leave_out=args.leave_out)
+                       init_from=str(args.init_from) if args.init_from else None, leave_out=args.leave_out,
+                       opacity_share=args.opacity_share)
     trainer = run_seg_training(config, args.data, args.run, pick_device(args.device), max_steps=args.max_steps)
     print(f"{args.run}: step {trainer.step} of {trainer.total_steps}; model file in {args.run / 'model'}")
     return 0
