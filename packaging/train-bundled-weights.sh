@@ -17,6 +17,12 @@
 # 2026-12-03 with --opacity-share 0.4 and did not ship (V7 COVID-19 films 0.927 -> 0.920; see the model card):
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg --init-from OLD_320 \
 #     --epochs 12 --batch-size 8 --size 320 --lr 3e-4 --threads 1
+# A fine-tune with the heart-including outlines on their own channel (49 minutes on one core) was tried
+# the same day and did not ship (it kept drawing the heart in on COVID-19 films; see the model card):
+#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg-conv --init-from OLD_320 \
+#     --epochs 10 --size 320 --lr 3e-4 --heart-including gbcovid,v7covid --threads 1
+# Folds trained before 2026-12-03 get today's figures (precision, recall, agreed-region Dice) with
+#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/loso-SOURCE --remeasure
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs}

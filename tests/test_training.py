@@ -195,7 +195,8 @@ def test_segmenter_step_lowers_loss_and_resumes_exactly(tmp_path: Path) -> None:
     pairs = _tiny_seg(tmp_path)
     cfg = SegConfig(epochs=3, batch_size=2, size=64, checkpoint_every=10**6)
     trainer = SegTrainer(cfg, pairs, tmp_path / "run", CPU)
-    x, y = trainer.batch(0)
+    x, y, w = trainer.batch(0)
+    assert y.shape[1] == 1 and bool((w == 1).all())  # one standard channel, every pixel labelled
 
     def loss() -> float:
         trainer.model.eval()
@@ -237,7 +238,7 @@ def test_segmenter_fine_tunes_from_a_model_file_at_another_size(tmp_path: Path) 
     state, _ = load_state(start)
     for key, value in trainer.model.state_dict().items():
         torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
-    x, _ = trainer.batch(0)
+    x, _, _ = trainer.batch(0)
     assert x.shape[-1] == 96
 
 

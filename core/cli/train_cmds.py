@@ -86,6 +86,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--opacity-share", type=float, default=0.0,
                    help="share of training samples given synthetic lung opacities (default 0: off; see the "
                         "model card for what they did)")
+    s.add_argument("--heart-including", default="",
+                   help="comma-separated datasets whose masks take in the heart (e.g. gbcovid,v7covid): they train a "
+                        "second output channel, and the shipped standard channel only where both conventions agree")
+    s.add_argument("--remeasure", action="store_true",
+                   help="train nothing: measure the finished --leave-out run in --run again with the current figures")
     s.add_argument("--leave-out", default=None,
                    help="leave-one-source-out: train without this source and measure on all of it (RUN/loso.json)")
     s.add_argument("--device", default=None)
@@ -225,10 +230,19 @@ def _train_seg(args: argparse.Namespace) -> int:
     from core.train.seg import SegConfig, run_seg_training
 
     _threads(args)
+    if args.remeasure:
+        from core.train.seg import remeasure_fold
+
+        r = remeasure_fold(args.run, args.data, pick_device(args.device))
+        fair = f", agreed-region Dice {r['agreed_dice']:.4f}" if "agreed_dice" in r else ""
+        print(f"{args.run}: {r.get('left_out')} left out, n={r['n']}: Dice {r['dice']:.4f}, precision "
+              f"{r['precision']:.4f}, recall {r['recall']:.4f}, area ratio {r['area_ratio']:.3f}{fair}")
+        return 0
     config = SegConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, size=args.size,
                        exclude=tuple(x for x in args.exclude.split(",") if x),
                        init_from=str(args.init_from) if args.init_from else None, leave_out=args.leave_out,
-                       opacity_share=args.opacity_share)
+                       opacity_share=args.opacity_share,
+                       heart_including=tuple(x for x in args.heart_including.split(",") if x))
     trainer = run_seg_training(config, args.data, args.run, pick_device(args.device), max_steps=args.max_steps)
     print(f"{args.run}: step {trainer.step} of {trainer.total_steps}; model file in {args.run / 'model'}")
     return 0

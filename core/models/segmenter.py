@@ -14,5 +14,12 @@ SEGMENTER_ARCH = "unet-densenet121"
 SEGMENTER_INPUT = 256
 
 
-def build_segmenter() -> nn.Module:
-    return smp.Unet("densenet121", encoder_weights=None, in_channels=1, classes=1)
+def build_segmenter(classes: int = 1) -> nn.Module:
+    """The shipped segmenter has one output (lung fields, heart excluded); training may add a
+    second for masks drawn in another convention (see ``core.train.seg``)."""
+    return smp.Unet("densenet121", encoder_weights=None, in_channels=1, classes=classes)
+
+
+def head_keys(state: dict) -> list[str]:
+    """The keys of the output convolution, the only tensors whose shape depends on ``classes``."""
+    return [k for k in state if k.startswith("segmentation_head.")]
