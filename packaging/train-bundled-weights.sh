@@ -21,6 +21,10 @@
 # the same day and did not ship (it kept drawing the heart in on COVID-19 films; see the model card):
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg-conv --init-from OLD_320 \
 #     --epochs 10 --size 320 --lr 3e-4 --heart-including gbcovid,v7covid --threads 1
+# The candidate to replace the shipped segmenter (from scratch, about 2.8 h on one core, then a
+# 320-px fine-tune with --init-from; started 2026-12-03, not finished, not shipped):
+#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg-conv-256 --epochs 60 \
+#     --size 256 --exclude "" --heart-including gbcovid,v7covid --threads 1
 # Folds trained before 2026-12-03 get today's figures (precision, recall, agreed-region Dice) with
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/loso-SOURCE --remeasure
 set -euo pipefail
