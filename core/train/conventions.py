@@ -69,3 +69,17 @@ def mask_figures(predicted: np.ndarray, truth: np.ndarray, heart_including: bool
         denom = float(pa.sum() + ta.sum())
         out["agreed_dice"] = 2 * float((pa & ta).sum()) / denom if denom else 1.0
     return out
+
+
+FIGURES = ("dice", "iou", "precision", "recall", "area_ratio", "agreed_dice")
+
+
+def mean_figures(rows: list[dict[str, float]], digits: int | None = None) -> dict[str, float]:
+    """The mean of each figure that every row carries (``agreed_dice`` only where all outlines
+    take in the heart), optionally rounded."""
+    out = {}
+    for key in FIGURES:
+        if rows and all(key in r for r in rows):
+            value = float(np.mean([r[key] for r in rows]))
+            out[key] = round(value, digits) if digits is not None else value
+    return out

@@ -173,7 +173,7 @@ def evaluate_segmenter(masks_dir: Path, seg_weights: Path | None, device: torch.
     the Dice where both conventions agree (``core.train.conventions``). Sources the model was
     trained on are measured on their held-out split; the others on every film."""
     from core.segment import LungSegmenter
-    from core.train.conventions import HEART_INCLUDING, mask_figures
+    from core.train.conventions import HEART_INCLUDING, mask_figures, mean_figures
 
     segmenter = LungSegmenter(seg_weights, device)
     config = segmenter.manifest.provenance.get("config", {})
@@ -191,11 +191,7 @@ def evaluate_segmenter(masks_dir: Path, seg_weights: Path | None, device: torch.
                          pair.dataset in HEART_INCLUDING))
 
     def summary(rows: list[dict[str, float]]) -> dict[str, Any]:
-        out: dict[str, Any] = {"n": len(rows)}
-        for key in ("dice", "iou", "precision", "recall", "area_ratio", "agreed_dice"):
-            if all(key in r for r in rows):
-                out[key] = _mean([r[key] for r in rows])
-        return out | {"dice_min": float(min(r["dice"] for r in rows))}
+        return {"n": len(rows), **mean_figures(rows), "dice_min": float(min(r["dice"] for r in rows))}
 
     by_dataset = {name: summary(v) | {"convention": "heart-including" if name in HEART_INCLUDING else "standard",
                                       "trained_on": name not in excluded}

@@ -50,7 +50,7 @@ from core.errors import TrainingError
 from core.models.segmenter import SEGMENTER_ARCH, SEGMENTER_INPUT, build_segmenter, head_keys
 from core.segment import to_segmenter_input
 from core.train.checkpoint import latest_checkpoint, load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
-from core.train.conventions import HEART_INCLUDING, SAME_COLLECTION, mask_figures, standard_hint
+from core.train.conventions import HEART_INCLUDING, SAME_COLLECTION, mask_figures, mean_figures, standard_hint
 from core.train.data import MaskPair, read_gray, read_mask, read_mask_folder, split_masks
 from core.train.gan_run import hardware
 from core.variants import SEGMENTER_ID
@@ -388,11 +388,7 @@ def measure_fold(model: Path, pairs: list[MaskPair], device: torch.device) -> di
                                pair.dataset in HEART_INCLUDING)
         films.append({"file": pair.image.name, **{k: round(v, 4) for k, v in figures.items() if k != "iou"}})
     films.sort(key=lambda f: f["dice"])
-    record: dict[str, Any] = {"n": len(films)}
-    for key in ("dice", "precision", "recall", "area_ratio", "agreed_dice"):
-        values = [f[key] for f in films if key in f]
-        if values:
-            record[key] = round(float(np.mean(values)), 4)
+    record: dict[str, Any] = {"n": len(films), **mean_figures(films, 4)}
     record["dice_median"] = round(float(np.median([f["dice"] for f in films])), 4)
     return record | {"worst": films[:5], "films": films}
 
