@@ -54,3 +54,19 @@ def test_mask_is_aligned_with_the_input_image(tmp_path: Path) -> None:
     assert result.areas.total_px == int(result.mask.sum())
     rgb = overlay(image, result.mask)
     assert rgb.shape == (333, 251, 3) and rgb.dtype == np.uint8
+
+
+def test_flip_average_makes_the_mask_of_a_mirrored_film_the_mirrored_mask(tmp_path: Path) -> None:
+    """The probability is the mean over the film and its mirror image, so mirroring the film
+    mirrors the result exactly; without the average an untrained U-Net is not symmetric."""
+    path = make_segmenter_file(tmp_path)
+    image = chest_like(256, 256, seed=2)
+    mirrored = np.ascontiguousarray(image[:, ::-1])
+    seg = LungSegmenter(path, device="cpu")
+    assert seg.flip_average
+    p, q = seg.probabilities([image, mirrored])
+    np.testing.assert_allclose(q, p[:, ::-1], atol=1e-5)
+    plain = LungSegmenter(path, device="cpu", flip_average=False)
+    a, b = plain.probabilities([image, mirrored])
+    assert np.abs(b - a[:, ::-1]).max() > 1e-3
+    assert np.abs((a + plain.probabilities([mirrored])[0][:, ::-1]) / 2 - p).max() < 1e-5

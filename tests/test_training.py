@@ -260,7 +260,7 @@ def _tiny_labeled(folder: Path, n: int = 24) -> Path:
     return folder
 
 
-def test_train_then_publish_installs_evaluated_weights(tmp_path: Path) -> None:
+def test_train_then_publish_installs_evaluated_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The release path end to end: train (one step), train-seg, publish with --seg-run; the installed
     files load, carry their evaluation in the manifest, and the report files are written."""
     import json
@@ -317,6 +317,28 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path) -> None:
     assert restored.iterations == 2 and restored.final.shape == (256, 256)
     assert LungSegmenter(seg, CPU).segment(image).mask.shape == image.shape
 
+    # replacing only the segmenter: the generator and its recorded figures stay byte for byte
+    gen_bytes, gen_side = gen.read_bytes(), (out / "r2c-cnn-light.json").read_text()
+    old_sha = seg_manifest.sha256
+    assert cli(["train-seg", "--data", str(masks), "--run", str(tmp_path / "seg-64b"), "--epochs", "1",
+                "--batch-size", "2", "--size", "64", "--seed", "7", "--init-from", str(base), "--device", "cpu"]) == 0
+    assert cli(["publish", "--segmenter-only", "--seg-run", str(tmp_path / "seg-64b"), "--masks", str(masks),
+                "--out", str(out), "--device", "cpu"]) == 0
+    assert gen.read_bytes() == gen_bytes and (out / "r2c-cnn-light.json").read_text() == gen_side
+    new_manifest = read_manifest(seg)
+    assert new_manifest.sha256 != old_sha
+    after = json.loads((out / "evaluation.json").read_text())
+    assert after["restoration"] == report["restoration"]
+    assert after["segmentation"]["model_sha256"] == new_manifest.sha256
+    assert new_manifest.provenance["evaluation"]["model_sha256"] == new_manifest.sha256
+    assert "leave_one_source_out" not in after["segmentation"]  # the folds were of the replaced recipe
+    assert "## Restoration" in (out / "EVALUATION.md").read_text()
+    with pytest.raises(SystemExit, match="give --seg-run and --masks"):
+        cli(["publish", "--segmenter-only", "--masks", str(masks), "--out", str(out)])
+    assert cli(["publish", "--segmenter-only", "--seg-run", str(tmp_path / "seg-64b"), "--masks", str(masks),
+                "--out", str(tmp_path / "empty"), "--device", "cpu"]) == 2
+    assert "publish all models once" in capsys.readouterr().err
+
 
 def test_leave_one_source_out_trains_without_the_source_and_measures_all_of_it(tmp_path: Path) -> None:
     import json
@@ -356,6 +378,8 @@ def test_leave_one_source_out_trains_without_the_source_and_measures_all_of_it(t
     assert summary["mean_dice"] == pytest.approx(np.mean(dices), abs=1e-4)
     text = "\n".join(loso_markdown(summary))
     assert "| b | 3 |" in text and "| a | 3 |" in text and f"{summary['mean_dice']:.4f}" in text
+    assert loso["flip_average"] is True and all(f["flip_average"] for f in summary["folds"])
+    assert text.count("measured mirror-averaged") == 2  # measured as the app segments
     with pytest.raises(TrainingError, match="no leave-one-source-out result"):
         loso_summary([tmp_path / "run", tmp_path / "run2"])  # started with an unknown source: no result
     with pytest.raises(TrainingError, match="same source"):

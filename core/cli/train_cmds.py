@@ -131,8 +131,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("publish", help="install trained runs as the bundled weights, with evaluation and manifests")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding <variant>/ and lung-seg/ runs")
     p.add_argument("--out", type=Path, default=Path("resources/models"))
-    p.add_argument("--labeled", type=Path, required=True)
+    p.add_argument("--labeled", type=Path, default=None, help="labelled films (required unless --segmenter-only)")
     p.add_argument("--masks", type=Path, default=None)
+    p.add_argument("--segmenter-only", action="store_true",
+                   help="replace only the segmenter (from --seg-run, measured on --masks); the generators and "
+                        "their recorded figures stay as they are")
     p.add_argument("--seg-run", type=Path, default=None,
                    help="segmenter run to install (default: RUNS/lung-seg), e.g. a fine-tune at a larger size")
     p.add_argument("--seg-loso", type=Path, action="append", default=[],
@@ -171,6 +174,17 @@ def _publish(args: argparse.Namespace) -> int:
     from core.train.publish import publish
 
     _threads(args)
+    if args.segmenter_only:
+        from core.train.publish import publish_segmenter
+
+        if args.seg_run is None or args.masks is None:
+            raise SystemExit("r2c-review publish --segmenter-only: give --seg-run and --masks")
+        report = publish_segmenter(args.out, args.masks, args.seg_run, pick_device(args.device), args.seg_loso)
+        print(format_report({"segmentation": report["segmentation"]}))
+        print(f"segmenter installed into {args.out}; figures in {args.out / 'EVALUATION.md'}")
+        return 0
+    if args.labeled is None:
+        raise SystemExit("r2c-review publish: --labeled is required (or use --segmenter-only)")
     report = publish(args.runs, args.out, args.labeled, args.masks, pick_device(args.device), seg_run=args.seg_run,
                      validation=args.validation, external=args.external, seg_loso=args.seg_loso)
     print(format_report(report))

@@ -11,6 +11,7 @@ its sha256 do not change), and writes ``EVALUATION.md``, ``evaluation.json`` and
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 import tempfile
@@ -28,6 +29,7 @@ from core.train.data import read_gray, read_labeled_folder
 from core.train.domains import DomainPlan
 from core.train.evaluate import (
     evaluate_all,
+    evaluate_segmenter,
     external_films,
     independent_blend,
     restoration_figures,
@@ -183,19 +185,7 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
         installed.append(vid)
     seg_src = (seg_run or runs / "lung-seg") / "model" / f"{SEGMENTER_ID}.safetensors"
     if seg_src.is_file() and masks is not None:
-        state, manifest = load_state(seg_src)
-        init = manifest.provenance.get("config", {}).get("init_from")
-        if init and Path(init).is_file() and "fine_tuned_from" not in manifest.provenance:  # a fine-tune
-            base = read_manifest(Path(init))
-            manifest.provenance["fine_tuned_from"] = {
-                "sha256": base.sha256, "input_size": base.input_size,
-                "epochs_done": base.provenance.get("epochs_done"), "command": base.provenance.get("command")}
-        images = [read_gray(p) for p in sorted((masks / "images").iterdir())[:8]]
-        use_half, errors = _half_ok_segmenter(state, images, manifest.input_size or 256)
-        precision[SEGMENTER_ID] = {"float16": use_half, "fp16_vs_fp32": errors}
-        manifest.provenance["storage"] = "float16 (checked within tolerance of float32)" if use_half else "float32"
-        save_model(out / f"{SEGMENTER_ID}.safetensors", state, dataclasses.replace(manifest, sha256=None),
-                   half=use_half)
+        precision[SEGMENTER_ID] = install_segmenter(seg_src, out, masks)
     if not installed:
         raise TrainingError(runs, "no trained generator runs found (expected <runs>/<variant>/model/*.safetensors)")
 
@@ -222,6 +212,53 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
         _add_metrics(out / f"{vid}.safetensors", report["restoration"][vid])
     if "segmentation" in report:
         _add_metrics(seg_file, report["segmentation"])
+    (out / "EVALUATION.md").write_text(evaluation_markdown(report, out))
+    (out / "MODEL_CARD.md").write_text(model_card(out, report))
+    return report
+
+
+def install_segmenter(seg_src: Path, out: Path, masks: Path) -> dict[str, Any]:
+    """Copy a trained segmenter into ``out`` (float16 when its masks stay within tolerance);
+    returns the precision record."""
+    state, manifest = load_state(seg_src)
+    init = manifest.provenance.get("config", {}).get("init_from")
+    if init and Path(init).is_file() and "fine_tuned_from" not in manifest.provenance:  # a fine-tune
+        base = read_manifest(Path(init))
+        manifest.provenance["fine_tuned_from"] = {
+            "sha256": base.sha256, "input_size": base.input_size,
+            "epochs_done": base.provenance.get("epochs_done"), "command": base.provenance.get("command")}
+    images = [read_gray(p) for p in sorted((masks / "images").iterdir())[:8]]
+    use_half, errors = _half_ok_segmenter(state, images, manifest.input_size or 256)
+    manifest.provenance["storage"] = "float16 (checked within tolerance of float32)" if use_half else "float32"
+    save_model(out / f"{SEGMENTER_ID}.safetensors", state, dataclasses.replace(manifest, sha256=None), half=use_half)
+    return {"float16": use_half, "fp16_vs_fp32": errors}
+
+
+def publish_segmenter(out: Path, masks: Path, seg_run: Path, device: torch.device,
+                      seg_loso: list[Path] | None = None) -> dict[str, Any]:
+    """Replace only the bundled segmenter: install ``seg_run``'s model, measure it, and rewrite
+    its part of ``evaluation.json``, its sidecar, ``EVALUATION.md`` and ``MODEL_CARD.md``.
+
+    Why: re-publishing everything re-measures every generator (about an hour on one core) and
+    rewrites files whose weights did not change. The generators' figures are kept as recorded."""
+    record = out / "evaluation.json"
+    if not record.is_file():
+        raise TrainingError(out, "no evaluation.json here: publish all models once before replacing the segmenter")
+    report = json.loads(record.read_text())
+    seg_src = seg_run / "model" / f"{SEGMENTER_ID}.safetensors"
+    if not seg_src.is_file():
+        raise TrainingError(seg_src, "no exported segmenter in this run (train-seg writes model/ when it finishes)")
+    loso = loso_summary(seg_loso) if seg_loso else None
+    precision = install_segmenter(seg_src, out, masks)
+    seg_file = out / f"{SEGMENTER_ID}.safetensors"
+    seg = evaluate_segmenter(masks, seg_file, device, seed=0, all_images=False)
+    if loso:
+        seg["leave_one_source_out"] = loso
+    report["segmentation"] = seg
+    report.setdefault("precision", {})[SEGMENTER_ID] = precision
+    report["segmentation_generated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    record.write_text(json.dumps(report, indent=1))
+    _add_metrics(seg_file, seg)
     (out / "EVALUATION.md").write_text(evaluation_markdown(report, out))
     (out / "MODEL_CARD.md").write_text(model_card(out, report))
     return report

@@ -33,6 +33,15 @@ def at_default(r: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _fold_recipe(fold: dict[str, Any]) -> str:
+    parts = []
+    if fold.get("heart_including"):
+        parts.append(f"heart-including outlines ({', '.join(fold['heart_including'])}) on their own channel")
+    if fold.get("flip_average"):
+        parts.append("measured mirror-averaged")
+    return "; " + "; ".join(parts) if parts else ""
+
+
 def loso_markdown(loso: dict[str, Any] | None) -> list[str]:
     """The segmenter's leave-one-source-out table: the figure a hospital whose films were never
     trained on should expect, which the held-out split above (sources trained on) overstates."""
@@ -46,7 +55,8 @@ def loso_markdown(loso: dict[str, Any] | None) -> list[str]:
         worst = ", ".join(f"{w['file']} ({w['dice']:.3f})" for w in f["worst"])
         lines.append(f"| {f['left_out']} | {f['n']} | {f['dice']:.4f} | {f['dice_median']:.4f} | "
                      f"{_f(f.get('precision'), 3)} | {_f(f.get('recall'), 3)} | {_f(f.get('agreed_dice'), 4)} | "
-                     f"{worst} | {f['steps']} steps, {f.get('epochs')} epochs at {f.get('size')} px |")
+                     f"{worst} | {f['steps']} steps, {f.get('epochs')} epochs at {f.get('size')} px"
+                     f"{_fold_recipe(f)} |")
     lines += ["", f"**Mean over left-out sources: Dice {loso['mean_dice']:.4f}** "
               f"(film-weighted {_f(loso.get('film_weighted_dice'), 4)}; with the agreed-region Dice for a "
               f"heart-including source, {_f(loso.get('mean_convention_fair_dice'), 4)}).", ""]

@@ -388,7 +388,7 @@ def measure_fold(model: Path, pairs: list[MaskPair], device: torch.device) -> di
                                pair.dataset in HEART_INCLUDING)
         films.append({"file": pair.image.name, **{k: round(v, 4) for k, v in figures.items() if k != "iou"}})
     films.sort(key=lambda f: f["dice"])
-    record: dict[str, Any] = {"n": len(films), **mean_figures(films, 4)}
+    record: dict[str, Any] = {"n": len(films), **mean_figures(films, 4), "flip_average": segmenter.flip_average}
     record["dice_median"] = round(float(np.median([f["dice"] for f in films])), 4)
     return record | {"worst": films[:5], "films": films}
 
@@ -409,6 +409,10 @@ def loso_summary(run_dirs: list[Path]) -> dict[str, Any]:
                     "dice_median": float(r["dice_median"]), "worst": list(r["worst"])[:3],
                     "steps": int(r["steps"]), "epochs": r.get("epochs"), "size": r.get("size")}
             fold |= {k: float(r[k]) for k in ("precision", "recall", "area_ratio", "agreed_dice") if k in r}
+            fold["flip_average"] = bool(r.get("flip_average", False))  # folds measured before it existed: False
+            cfg_path = Path(run) / "config.json"
+            config = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+            fold["heart_including"] = list(config.get("heart_including", []))
             folds.append(fold)
         except (ValueError, KeyError, TypeError) as exc:
             raise TrainingError(path, f"not a leave-one-source-out result ({exc})") from None
@@ -420,9 +424,10 @@ def loso_summary(run_dirs: list[Path]) -> dict[str, Any]:
             "mean_convention_fair_dice": round(float(np.mean(fair)), 4),
             "film_weighted_dice": round(sum(f["dice"] * f["n"] for f in folds) / films, 4) if films else None,
             "method": "trained from scratch with the current train-seg recipe on every source but one (and any other "
-                      "outlines of the same films), measured on all films of the one left out, two-lung "
-                      "post-processing included; the convention-fair mean uses, for a heart-including source, the "
-                      "Dice over the pixels both conventions agree on"}
+                      "outlines of the same films), measured on all films of the one left out, with the app's "
+                      "inference (two-lung post-processing; left-right mirror averaging where the table says so); "
+                      "the convention-fair mean uses, for a heart-including source, the Dice over the pixels both "
+                      "conventions agree on"}
 
 
 def remeasure_fold(run_dir: Path, data_dir: Path, device: torch.device) -> dict[str, Any]:
