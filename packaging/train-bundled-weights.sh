@@ -8,23 +8,25 @@
 # checkpoint. Two lanes, one per core: the deep CNN alone on CPU 0, the five others on CPU 1, the
 # slower ones given more CPU share (nice). The R2C-GAN variants start from the CycleGAN-trained
 # weights that were bundled before this recipe (git commit 08f287d), as the shipped ones did.
-# The lung segmenter (one core each, about an hour per fold): the two leave-one-source-out folds
-# that measure the current train-seg recipe on a source never trained on (their figures go into
-# EVALUATION.md through publish --seg-loso):
-#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/loso-SOURCE --leave-out SOURCE \
-#     --epochs 40 --batch-size 8 --size 256 --lr 1e-3 --threads 1      (SOURCE: shenzhen, gbcovid)
-# A fine-tune of the shipped 320-px model with that recipe (about 35 minutes on one core) was tried on
-# 2026-12-03 with --opacity-share 0.4 and did not ship (V7 COVID-19 films 0.927 -> 0.920; see the model card):
-#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg --init-from OLD_320 \
-#     --epochs 12 --batch-size 8 --size 320 --lr 3e-4 --threads 1
-# A fine-tune with the heart-including outlines on their own channel (49 minutes on one core) was tried
-# the same day and did not ship (it kept drawing the heart in on COVID-19 films; see the model card):
-#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg-conv --init-from OLD_320 \
-#     --epochs 10 --size 320 --lr 3e-4 --heart-including gbcovid,v7covid --threads 1
-# The candidate to replace the shipped segmenter (from scratch, about 2.8 h on one core, then a
-# 320-px fine-tune with --init-from; started 2026-12-03, not finished, not shipped):
+# The lung segmenter. The shipped file (2026-12-03): from scratch with the heart-including outlines on
+# their own channel (about 1.9 h of CPU at 256 px, two threads for the second half):
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg-conv-256 --epochs 60 \
-#     --size 256 --exclude "" --heart-including gbcovid,v7covid --threads 1
+#     --size 256 --exclude "" --heart-including gbcovid,v7covid --threads 2
+# An 8-epoch 320-px fine-tune of it (about 20 min on two threads) drew more of the heart in and did not ship:
+#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg-conv-320 --epochs 8 \
+#     --size 320 --lr 3e-4 --exclude "" --heart-including gbcovid,v7covid --threads 2 \
+#     --init-from RUNS_DIR/lung-seg-conv-256/model/lung-unet-densenet121.safetensors
+# Its two leave-one-source-out folds (one core each, about 80 and 56 minutes; their figures go into
+# EVALUATION.md through publish --seg-loso):
+#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/loso-shenzhen --leave-out shenzhen \
+#     --epochs 30 --size 256 --exclude "" --heart-including gbcovid,v7covid --threads 1
+#   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/loso-gbcovid --leave-out gbcovid \
+#     --epochs 40 --size 256 --threads 1
+# then, to replace only the segmenter:
+#   r2c-review publish --segmenter-only --seg-run RUNS_DIR/lung-seg-conv-256 --masks ../shared/data/lung_masks \
+#     --seg-loso RUNS_DIR/loso-shenzhen --seg-loso RUNS_DIR/loso-gbcovid --out resources/models
+# Tried on 2026-12-03 and not shipped (see the model card): --opacity-share 0.4, and a fine-tune of the
+# previous file with --heart-including (it kept drawing the heart in on COVID-19 films).
 # Folds trained before 2026-12-03 get today's figures (precision, recall, agreed-region Dice) with
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/loso-SOURCE --remeasure
 set -euo pipefail
@@ -69,4 +71,4 @@ echo "  $R2C train-heads --runs $RUNS --labeled $DATA/cxr_labeled --extra $DATA/
 echo "then install and evaluate with:"
 echo "  $R2C publish --runs $RUNS --labeled $DATA/cxr_labeled --masks $DATA/lung_masks \\"
 echo "    --validation $DATA/cxr_nih --external $DATA/cxr_covid_extra --out resources/models \\"
-echo "    --seg-loso $RUNS/loso-shenzhen --seg-loso $RUNS/loso-gbcovid"
+echo "    --seg-run $RUNS/lung-seg-conv-256 --seg-loso $RUNS/loso-shenzhen --seg-loso $RUNS/loso-gbcovid"

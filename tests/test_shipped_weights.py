@@ -35,6 +35,19 @@ def test_every_shipped_file_matches_its_manifest_sha256() -> None:
         assert (MODELS / doc).is_file()
 
 
+def test_published_figures_belong_to_the_shipped_files() -> None:
+    """evaluation.json (and so EVALUATION.md) names each model by the sha256 it measured: a file
+    replaced without re-measuring it, or figures of a file that was not kept, would show here."""
+    report = json.loads((MODELS / "evaluation.json").read_text())
+    measured = {vid: r["model_sha256"] for vid, r in report["restoration"].items()}
+    measured[SEGMENTER_ID] = report["segmentation"]["model_sha256"]
+    assert set(measured) >= {SEGMENTER_ID, *SHIPPED_GENERATORS}
+    for model_id, sha in measured.items():
+        assert sha == sha256_of(MODELS / f"{model_id}.safetensors"), model_id
+    card = (MODELS / "MODEL_CARD.md").read_text()
+    assert all(f"`{sha[:16]}…`" in card for sha in measured.values())
+
+
 @pytest.mark.parametrize("variant_id", SHIPPED_GENERATORS)
 def test_shipped_generator_restores_a_generated_film(variant_id: str, tmp_path: Path) -> None:
     film = make_phantom(3, (480, 560), quality=1.0)

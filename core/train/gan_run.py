@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def export_generator(state: dict[str, torch.Tensor], config: dict, plan: DomainP
         "training_data": str(data_dir),
         "domains": plan.summary(),
         "domain_recipe": "core/train/domains.py (quality-ranked real images + blind-degraded held-apart clean images)",
-        "command": " ".join(["r2c-review", *sys.argv[1:]]) if sys.argv and "r2c" in sys.argv[0] else "",
+        "command": shlex.join(["r2c-review", *sys.argv[1:]]) if sys.argv and "r2c" in sys.argv[0] else "",
         "step": step,
         "epochs_done": round(epochs_done, 2),
         "config": config,

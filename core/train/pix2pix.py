@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import math
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -289,7 +290,7 @@ def export_synthesizer(trainer: Pix2PixTrainer, out: Path, extra: dict[str, Any]
         "source": "trained by R2C Review's own code (r2c-review train-pix2pix)",
         "paper": "Liang et al., Enhancing Automated COVID-19 Chest X-ray Diagnosis by Image-to-Image GAN "
                  "Translation, IEEE BIBM 2020 (pix2pix, Isola et al. 2017)",
-        "command": " ".join(["r2c-review", *sys.argv[1:]]) if sys.argv and "r2c" in sys.argv[0] else "",
+        "command": shlex.join(["r2c-review", *sys.argv[1:]]) if sys.argv and "r2c" in sys.argv[0] else "",
         "step": trainer.step,
         "epochs_done": round(trainer.step / trainer.steps_per_epoch, 2),
         "planned_epochs": cfg.epochs,

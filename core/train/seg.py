@@ -33,6 +33,7 @@ import dataclasses
 import json
 import logging
 import math
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -288,7 +289,7 @@ class SegTrainer:
             variant_id=SEGMENTER_ID, display_name="Lung U-Net (DenseNet-121)", kind="segmenter",
             architecture=SEGMENTER_ARCH, input_size=self.config.size,
             provenance={"source": "trained by R2C Review's own code (r2c-review train-seg)",
-                        "command": " ".join(["r2c-review", *sys.argv[1:]]) if "r2c" in sys.argv[0] else "",
+                        "command": shlex.join(["r2c-review", *sys.argv[1:]]) if "r2c" in sys.argv[0] else "",
                         "hardware": hardware(),
                         "step": self.step, "epochs_done": round(self.step / self.steps_per_epoch, 2),
                         "config": self.config.to_json(),
