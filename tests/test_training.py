@@ -338,6 +338,14 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path, capsys: p
     assert cli(["publish", "--segmenter-only", "--seg-run", str(tmp_path / "seg-64b"), "--masks", str(masks),
                 "--out", str(tmp_path / "empty"), "--device", "cpu"]) == 2
     assert "publish all models once" in capsys.readouterr().err
+    # a failure half way (here: a masks folder without masks/) leaves the installed segmenter as it was
+    shipped = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    (tmp_path / "no-masks" / "images").mkdir(parents=True)
+    assert cli(["publish", "--segmenter-only", "--seg-run", str(tmp_path / "seg-64"), "--masks",
+                str(tmp_path / "no-masks"), "--out", str(out), "--device", "cpu"]) == 2
+    assert "expected images/ and masks/" in capsys.readouterr().err
+    assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == shipped
+    assert not list(out.glob(".segmenter-*"))
 
 
 def test_leave_one_source_out_trains_without_the_source_and_measures_all_of_it(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from core.errors import TrainingError
 from core.models.segmenter import build_segmenter
 from core.preprocess import to_square
 from core.restore import Restorer, generator_from_state, to_display, to_model_input
-from core.train.data import read_gray, read_labeled_folder
+from core.train.data import read_gray, read_labeled_folder, read_mask_folder
 from core.train.domains import DomainPlan
 from core.train.evaluate import (
     evaluate_all,
@@ -227,7 +227,7 @@ def install_segmenter(seg_src: Path, out: Path, masks: Path) -> dict[str, Any]:
         manifest.provenance["fine_tuned_from"] = {
             "sha256": base.sha256, "input_size": base.input_size,
             "epochs_done": base.provenance.get("epochs_done"), "command": base.provenance.get("command")}
-    images = [read_gray(p) for p in sorted((masks / "images").iterdir())[:8]]
+    images = [read_gray(pair.image) for pair in read_mask_folder(masks)[:8]]  # a bad folder: a clear error
     use_half, errors = _half_ok_segmenter(state, images, manifest.input_size or 256)
     manifest.provenance["storage"] = "float16 (checked within tolerance of float32)" if use_half else "float32"
     save_model(out / f"{SEGMENTER_ID}.safetensors", state, dataclasses.replace(manifest, sha256=None), half=use_half)
@@ -249,16 +249,23 @@ def publish_segmenter(out: Path, masks: Path, seg_run: Path, device: torch.devic
     if not seg_src.is_file():
         raise TrainingError(seg_src, "no exported segmenter in this run (train-seg writes model/ when it finishes)")
     loso = loso_summary(seg_loso) if seg_loso else None
-    precision = install_segmenter(seg_src, out, masks)
-    seg_file = out / f"{SEGMENTER_ID}.safetensors"
-    seg = evaluate_segmenter(masks, seg_file, device, seed=0, all_images=False)
-    if loso:
-        seg["leave_one_source_out"] = loso
+    # measured in a folder beside the shipped file and moved in only when everything worked, so a
+    # failure on the way leaves the installed segmenter and its figures as they were
+    with tempfile.TemporaryDirectory(dir=out, prefix=".segmenter-") as tmp:
+        staged = Path(tmp) / f"{SEGMENTER_ID}.safetensors"
+        precision = install_segmenter(seg_src, Path(tmp), masks)
+        seg = evaluate_segmenter(masks, staged, device, seed=0, all_images=False)
+        if loso:
+            seg["leave_one_source_out"] = loso
+        _add_metrics(staged, seg)
+        seg_file = out / staged.name
+        staged.replace(seg_file)
+        sidecar_path(staged).replace(sidecar_path(seg_file))
     report["segmentation"] = seg
     report.setdefault("precision", {})[SEGMENTER_ID] = precision
     report["segmentation_generated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     record.write_text(json.dumps(report, indent=1))
-    _add_metrics(seg_file, seg)
+    read_manifest(seg_file)  # the moved pair is still consistent
     (out / "EVALUATION.md").write_text(evaluation_markdown(report, out))
     (out / "MODEL_CARD.md").write_text(model_card(out, report))
     return report

@@ -66,7 +66,9 @@ def loso_markdown(loso: dict[str, Any] | None) -> list[str]:
 def evaluation_markdown(report: dict[str, Any], out: Path | None = None) -> str:
     lines = ["# Evaluation of the bundled weights", "",
              f"Produced by `r2c-review publish` (which runs the same code as `r2c-review evaluate`) on "
-             f"{report['generated']}, device `{report['device']}`.", "",
+             f"{report['generated']}, device `{report['device']}`"
+             + (f"; the segmenter replaced and measured on {report['segmentation_generated']}"
+                if report.get("segmentation_generated") else "") + ".", "",
              f"Split: {report.get('split', 'n/a')}. Restoration figures are at the model's 256x256 size.", ""]
     rest = report.get("restoration", {})
     if rest:
