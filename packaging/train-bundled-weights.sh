@@ -16,12 +16,13 @@
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/lung-seg-conv-320 --epochs 8 \
 #     --size 320 --lr 3e-4 --exclude "" --heart-including gbcovid,v7covid --threads 2 \
 #     --init-from RUNS_DIR/lung-seg-conv-256/model/lung-unet-densenet121.safetensors
-# Its two leave-one-source-out folds (one core each, about 80 and 56 minutes; their figures go into
-# EVALUATION.md through publish --seg-loso):
+# Its two leave-one-source-out folds, with the shipped file's recipe unchanged (60 epochs each; one core
+# each, about 2.7 h and 1 h; their figures go into EVALUATION.md through publish --seg-loso, which
+# refuses to ship a fold's own file):
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/loso-shenzhen --leave-out shenzhen \
-#     --epochs 30 --size 256 --exclude "" --heart-including gbcovid,v7covid --threads 1
+#     --epochs 60 --size 256 --exclude "" --heart-including gbcovid,v7covid --threads 1
 #   r2c-review train-seg --data ../shared/data/lung_masks --run RUNS_DIR/loso-gbcovid --leave-out gbcovid \
-#     --epochs 40 --size 256 --threads 1
+#     --epochs 60 --size 256 --exclude "" --heart-including gbcovid,v7covid --threads 1
 # then, to replace only the segmenter:
 #   r2c-review publish --segmenter-only --seg-run RUNS_DIR/lung-seg-conv-256 --masks ../shared/data/lung_masks \
 #     --seg-loso RUNS_DIR/loso-shenzhen --seg-loso RUNS_DIR/loso-gbcovid --out resources/models

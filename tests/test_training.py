@@ -4,6 +4,7 @@ domains are built reproducibly and disjoint by patient."""
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import cv2
@@ -346,6 +347,19 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path, capsys: p
     assert "expected images/ and masks/" in capsys.readouterr().err
     assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == shipped
     assert not list(out.glob(".segmenter-*"))
+    # a leave-one-source-out fold never saw one source: it is a figure, not a file to ship
+    two_sources = tmp_path / "two-sources"
+    shutil.copytree(masks, two_sources)
+    for kind in ("images", "masks"):
+        for f in list((two_sources / kind).glob("s_*.png")):
+            shutil.copy(f, f.with_name("t" + f.name[1:]))
+    fold_run = tmp_path / "fold-run"
+    assert cli(["train-seg", "--data", str(two_sources), "--run", str(fold_run), "--leave-out", "s", "--epochs", "1",
+                "--batch-size", "2", "--size", "64", "--init-from", str(base), "--device", "cpu"]) == 0
+    assert cli(["publish", "--segmenter-only", "--seg-run", str(fold_run), "--masks", str(masks),
+                "--out", str(out), "--device", "cpu"]) == 2
+    assert "left the s films out of training" in capsys.readouterr().err
+    assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == shipped
 
 
 def test_leave_one_source_out_trains_without_the_source_and_measures_all_of_it(tmp_path: Path) -> None:

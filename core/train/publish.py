@@ -221,6 +221,10 @@ def install_segmenter(seg_src: Path, out: Path, masks: Path) -> dict[str, Any]:
     """Copy a trained segmenter into ``out`` (float16 when its masks stay within tolerance);
     returns the precision record."""
     state, manifest = load_state(seg_src)
+    left_out = manifest.provenance.get("config", {}).get("leave_out")
+    if left_out:  # a fold never saw one source: shipping it would hide that source from the model
+        raise TrainingError(seg_src, f"this run left the {left_out} films out of training (a leave-one-source-out "
+                                     "fold): give it with --seg-loso, and ship a run trained on every source")
     init = manifest.provenance.get("config", {}).get("init_from")
     if init and Path(init).is_file() and "fine_tuned_from" not in manifest.provenance:  # a fine-tune
         base = read_manifest(Path(init))
@@ -247,7 +251,8 @@ def publish_segmenter(out: Path, masks: Path, seg_run: Path, device: torch.devic
     report = json.loads(record.read_text())
     seg_src = seg_run / "model" / f"{SEGMENTER_ID}.safetensors"
     if not seg_src.is_file():
-        raise TrainingError(seg_src, "no exported segmenter in this run (train-seg writes model/ when it finishes)")
+        raise TrainingError(seg_src, "no exported segmenter in this run "
+                                     "(train-seg writes model/ at its first checkpoint)")
     loso = loso_summary(seg_loso) if seg_loso else None
     # measured in a folder beside the shipped file and moved in only when everything worked, so a
     # failure on the way leaves the installed segmenter and its figures as they were
