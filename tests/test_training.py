@@ -360,6 +360,11 @@ def test_train_then_publish_installs_evaluated_weights(tmp_path: Path, capsys: p
                 "--out", str(out), "--device", "cpu"]) == 2
     assert "left the s films out of training" in capsys.readouterr().err
     assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == shipped
+    # the full publish refuses it before it installs any generator
+    assert cli(["publish", "--runs", str(runs), "--labeled", str(labeled), "--masks", str(masks),
+                "--seg-run", str(fold_run), "--out", str(out), "--device", "cpu"]) == 2
+    assert "left the s films out of training" in capsys.readouterr().err
+    assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == shipped
 
 
 def test_leave_one_source_out_trains_without_the_source_and_measures_all_of_it(tmp_path: Path) -> None:

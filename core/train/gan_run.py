@@ -33,6 +33,12 @@ def hardware() -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
 
 
+def command_line() -> str:
+    """The training command as typed, shell-quoted so that a pasted ``--exclude ""`` survives; empty
+    when training was not started from the ``r2c-review`` command (tests, notebooks)."""
+    return shlex.join(["r2c-review", *sys.argv[1:]]) if sys.argv and "r2c" in sys.argv[0] else ""
+
+
 def load_or_build_plan(run_dir: Path, data_dir: Path, seed: int, test_fraction: float) -> DomainPlan:
     path = run_dir / "domains.json"
     if path.is_file():
@@ -59,7 +65,7 @@ def export_generator(state: dict[str, torch.Tensor], config: dict, plan: DomainP
         "training_data": str(data_dir),
         "domains": plan.summary(),
         "domain_recipe": "core/train/domains.py (quality-ranked real images + blind-degraded held-apart clean images)",
-        "command": shlex.join(["r2c-review", *sys.argv[1:]]) if sys.argv and "r2c" in sys.argv[0] else "",
+        "command": command_line(),
         "step": step,
         "epochs_done": round(epochs_done, 2),
         "config": config,

@@ -23,7 +23,6 @@ import dataclasses
 import json
 import logging
 import math
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from core.models.pix2pix import (
 )
 from core.train.checkpoint import load_latest_checked, load_optimizer, optimizer_tensors, save_checkpoint
 from core.train.cxr3 import COVID19, NORMAL, by_class, patient_split, read_three_class
+from core.train.gan_run import command_line
 from core.weights.model_file import Manifest, save_model
 
 log = logging.getLogger(__name__)
@@ -290,7 +290,7 @@ def export_synthesizer(trainer: Pix2PixTrainer, out: Path, extra: dict[str, Any]
         "source": "trained by R2C Review's own code (r2c-review train-pix2pix)",
         "paper": "Liang et al., Enhancing Automated COVID-19 Chest X-ray Diagnosis by Image-to-Image GAN "
                  "Translation, IEEE BIBM 2020 (pix2pix, Isola et al. 2017)",
-        "command": shlex.join(["r2c-review", *sys.argv[1:]]) if sys.argv and "r2c" in sys.argv[0] else "",
+        "command": command_line(),
         "step": trainer.step,
         "epochs_done": round(trainer.step / trainer.steps_per_epoch, 2),
         "planned_epochs": cfg.epochs,

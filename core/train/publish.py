@@ -132,6 +132,9 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
     patients no model trained on), each variant's default pass count is chosen there. ``seg_loso``:
     finished ``train-seg --leave-out`` runs whose figures go into the segmenter's record."""
     loso = loso_summary(seg_loso) if seg_loso else None  # read first: a missing fold fails before an hour's work
+    seg_src = (seg_run or runs / "lung-seg") / "model" / f"{SEGMENTER_ID}.safetensors"
+    if seg_src.is_file():
+        refuse_fold(seg_src)
     out.mkdir(parents=True, exist_ok=True)
     installed: list[str] = []
     precision: dict[str, Any] = {}
@@ -183,7 +186,6 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
         manifest.provenance["storage"] = "float16 (checked within tolerance of float32)" if use_half else "float32"
         save_model(out / f"{vid}.safetensors", state, dataclasses.replace(manifest, sha256=None), half=use_half)
         installed.append(vid)
-    seg_src = (seg_run or runs / "lung-seg") / "model" / f"{SEGMENTER_ID}.safetensors"
     if seg_src.is_file() and masks is not None:
         precision[SEGMENTER_ID] = install_segmenter(seg_src, out, masks)
     if not installed:
@@ -217,14 +219,19 @@ def publish(runs: Path, out: Path, labeled: Path, masks: Path | None, device: to
     return report
 
 
+def refuse_fold(seg_src: Path) -> None:
+    """A leave-one-source-out fold never saw one source: its file is a figure, not a model to ship.
+    Checked before anything is installed, so a wrong ``--seg-run`` costs seconds, not an hour."""
+    left_out = read_manifest(seg_src).provenance.get("config", {}).get("leave_out")
+    if left_out:
+        raise TrainingError(seg_src, f"this run left the {left_out} films out of training (a leave-one-source-out "
+                                     "fold): give it with --seg-loso, and ship a run trained on every source")
+
+
 def install_segmenter(seg_src: Path, out: Path, masks: Path) -> dict[str, Any]:
     """Copy a trained segmenter into ``out`` (float16 when its masks stay within tolerance);
     returns the precision record."""
     state, manifest = load_state(seg_src)
-    left_out = manifest.provenance.get("config", {}).get("leave_out")
-    if left_out:  # a fold never saw one source: shipping it would hide that source from the model
-        raise TrainingError(seg_src, f"this run left the {left_out} films out of training (a leave-one-source-out "
-                                     "fold): give it with --seg-loso, and ship a run trained on every source")
     init = manifest.provenance.get("config", {}).get("init_from")
     if init and Path(init).is_file() and "fine_tuned_from" not in manifest.provenance:  # a fine-tune
         base = read_manifest(Path(init))
@@ -253,6 +260,7 @@ def publish_segmenter(out: Path, masks: Path, seg_run: Path, device: torch.devic
     if not seg_src.is_file():
         raise TrainingError(seg_src, "no exported segmenter in this run "
                                      "(train-seg writes model/ at its first checkpoint)")
+    refuse_fold(seg_src)
     loso = loso_summary(seg_loso) if seg_loso else None
     # measured in a folder beside the shipped file and moved in only when everything worked, so a
     # failure on the way leaves the installed segmenter and its figures as they were

@@ -33,8 +33,6 @@ import dataclasses
 import json
 import logging
 import math
-import shlex
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +51,7 @@ from core.segment import to_segmenter_input
 from core.train.checkpoint import latest_checkpoint, load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
 from core.train.conventions import HEART_INCLUDING, SAME_COLLECTION, mask_figures, mean_figures, standard_hint
 from core.train.data import MaskPair, read_gray, read_mask, read_mask_folder, split_masks
-from core.train.gan_run import hardware
+from core.train.gan_run import command_line, hardware
 from core.variants import SEGMENTER_ID
 from core.weights.model_file import Manifest, save_model
 
@@ -289,7 +287,7 @@ class SegTrainer:
             variant_id=SEGMENTER_ID, display_name="Lung U-Net (DenseNet-121)", kind="segmenter",
             architecture=SEGMENTER_ARCH, input_size=self.config.size,
             provenance={"source": "trained by R2C Review's own code (r2c-review train-seg)",
-                        "command": shlex.join(["r2c-review", *sys.argv[1:]]) if "r2c" in sys.argv[0] else "",
+                        "command": command_line(),
                         "hardware": hardware(),
                         "step": self.step, "epochs_done": round(self.step / self.steps_per_epoch, 2),
                         "config": self.config.to_json(),
