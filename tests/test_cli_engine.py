@@ -66,6 +66,21 @@ def test_segment_writes_masks_overlays_and_areas(tmp_path: Path, dicom_dir: Path
     assert "lung_fraction" in (tmp_path / "s" / "lung_areas.csv").read_text()
 
 
+def test_an_output_folder_the_machine_refuses_is_one_line(tmp_path: Path, dicom_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    # The OS refuses the write (here: the output's parent is a file; a full disk goes the same way):
+    # one line naming the path, exit code 2, no traceback.
+    weights = make_segmenter_file(tmp_path)
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("a file, not a folder")
+    code = cli(["segment", str(dicom_dir / "nhsx_nih_chestxray_DX_8bit.dcm"), "--weights", str(weights),
+                "--out", str(blocker / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [f"r2c-review: error: {blocker / 's'}: Not a directory"]
+    assert blocker.read_text() == "a file, not a folder"
+
+
 def test_models_lists_every_variant_and_flags_broken_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            capsys) -> None:
     monkeypatch.setenv("R2C_MODELS_DIR", str(tmp_path))

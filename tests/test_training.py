@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -105,6 +107,40 @@ def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path: Path) -> 
     with open(tmp_path / "b" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+
+
+_FULL_DISK_CHILD = """
+import resource, signal, sys
+from pathlib import Path
+import torch
+from core.errors import TrainingError
+from core.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+run = Path(sys.argv[1])
+save_checkpoint(run, 1, {"w": torch.zeros(16)}, {"step": 1})
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+try:
+    save_checkpoint(run, 2, {"w": torch.zeros(1 << 20)}, {"step": 2})
+except TrainingError as exc:
+    print(exc.one_line())
+kept = latest_checkpoint(run)
+print(kept.name, load_checkpoint(kept)[1]["step"])
+print(sorted(p.name for p in (run / "checkpoints").iterdir()))
+"""
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_clear_error_and_keeps_the_last_one(tmp_path: Path) -> None:
+    # A real failed write (the file-size limit makes the OS refuse it, as a full disk does), in a
+    # child process so the limit cannot touch the test run.
+    proc = subprocess.run([sys.executable, "-c", _FULL_DISK_CHILD, str(tmp_path / "run")], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    message, kept, left = proc.stdout.strip().splitlines()
+    assert message.startswith(str(tmp_path / "run" / "checkpoints" / "ckpt-00000002") + ": cannot write the checkpoint")
+    assert "File too large" in message and "training resumes from ckpt-00000001" in message
+    assert kept == "ckpt-00000001 1"
+    assert left == "['ckpt-00000001']"  # the half-written folder is gone
 
 
 def test_domains_are_reproducible_and_disjoint_by_patient(tmp_path: Path) -> None:

@@ -59,6 +59,13 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
     except R2CError as exc:
         print(f"r2c-review: error: {exc.one_line()}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # The machine refused a read or write (disk full, no permission, a folder gone): one line
+        # naming the file; the traceback only with --verbose.
+        logging.getLogger(__name__).info("details:", exc_info=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"r2c-review: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("r2c-review: interrupted", file=sys.stderr)
         return 130

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from core.errors import TrainingError
@@ -63,17 +64,33 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
     final = ckpt_root / f"ckpt-{step:08d}"
     tmp = ckpt_root / f".tmp-ckpt-{step:08d}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
-    (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
-    for f in tmp.iterdir():  # make the files durable before the rename publishes them
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
+    try:
+        tmp.mkdir()
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
+        for f in tmp.iterdir():  # make the files durable before the rename publishes them
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    except (OSError, SafetensorError) as exc:
+        # A full disk is the usual cause: drop the half-written folder (it would only hold the
+        # space) and say which complete checkpoint a restart resumes from.
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = latest_checkpoint(run_dir)
+        resume = f"training resumes from {kept.name}" if kept else "no earlier checkpoint exists"
+        raise TrainingError(final, f"cannot write the checkpoint ({_reason(exc)}); {resume}") from None
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in sorted(ckpt_root.glob("ckpt-*"))[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS's words for a failed write ('No space left on device'), without the library's wrapping."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    return text.split("I/O error: ", 1)[-1].split(" (os error", 1)[0] if "I/O error: " in text else text
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
