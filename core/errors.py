@@ -43,3 +43,14 @@ class StudyStateError(R2CError):
 
 class TrainingError(R2CError):
     """Training data or a training checkpoint is unusable."""
+
+
+def os_reason(exc: BaseException) -> str:
+    """The OS's words for a failed read or write ('No space left on device'), without the wrapping
+    a library such as safetensors puts around them, for one-line errors."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    if "I/O error: " in text:
+        return text.split("I/O error: ", 1)[1].split(" (os error", 1)[0]
+    return text

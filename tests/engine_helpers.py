@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +47,22 @@ def chest_like(h: int = 300, w: int = 260, seed: int = 0) -> np.ndarray:
     img[:, int(0.46 * w) : int(0.54 * w)] += 0.2
     img += rng.normal(0, 0.01, img.shape).astype(np.float32)
     return np.clip(img, 0, 1).astype(np.float32)
+
+
+_LIMIT_WRITES = """
+import resource, signal
+
+def limit_writes(nbytes: int = 64 * 1024) -> None:
+    # From here on the OS refuses to grow a file past nbytes (EFBIG), as a full disk refuses (ENOSPC).
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, resource.RLIM_INFINITY))
+"""
+
+
+def run_where_writes_fail(code: str, *args: str) -> list[str]:
+    """Run ``code`` in a child Python that may call ``limit_writes()``; the limit cannot touch the
+    test run. Returns the child's stdout lines; a child that fails fails the test with its stderr."""
+    proc = subprocess.run([sys.executable, "-c", _LIMIT_WRITES + code, *args], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()

@@ -14,7 +14,7 @@ from core.errors import R2CError, WeightsError
 from core.models import build_generator
 from core.restore import load_generator
 from core.weights.model_file import Manifest, load_into, load_state, read_manifest, save_model
-from tests.engine_helpers import make_generator_file
+from tests.engine_helpers import make_generator_file, run_where_writes_fail
 
 
 def test_round_trip_keeps_weights_and_manifest(tmp_path: Path) -> None:
@@ -30,6 +30,34 @@ def test_round_trip_keeps_weights_and_manifest(tmp_path: Path) -> None:
     assert state.keys() == fresh.keys()
     for k in state:
         torch.testing.assert_close(state[k], fresh[k], rtol=0, atol=0)
+
+
+_MODEL_WRITE_FAILS = """
+import sys
+from pathlib import Path
+from core.errors import WeightsError
+from core.models import build_generator
+from core.weights.model_file import load_state, read_manifest, save_model
+from tests.engine_helpers import make_generator_file
+
+folder = Path(sys.argv[1])
+path = make_generator_file(folder, "r2c-q3")
+before = path.read_bytes(), path.with_suffix(".json").read_bytes()
+limit_writes()
+try:
+    save_model(path, build_generator("operational", 3).state_dict(), read_manifest(path))
+except WeightsError as exc:
+    print(exc.one_line())
+print((path.read_bytes(), path.with_suffix(".json").read_bytes()) == before)
+print(sorted(p.name for p in folder.iterdir()))
+"""
+
+
+def test_a_model_file_that_cannot_be_written_leaves_the_installed_one_intact(tmp_path: Path) -> None:
+    message, unchanged, left = run_where_writes_fail(_MODEL_WRITE_FAILS, str(tmp_path))
+    assert message == f"{tmp_path / 'r2c-q3.safetensors'}: cannot write the file (File too large)"
+    assert unchanged == "True"
+    assert left == "['r2c-q3.json', 'r2c-q3.safetensors']"  # no partial .tmp file holds the space
 
 
 def test_half_precision_file_loads_as_float32(tmp_path: Path) -> None:

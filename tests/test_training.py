@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -18,7 +16,7 @@ from core.train.data import LabeledImage, MaskPair, read_labeled_folder
 from core.train.domains import build_domain_plan
 from core.train.gan import GanConfig, GanData, GanTrainer
 from core.train.seg import SegConfig, SegTrainer
-from tests.engine_helpers import chest_like
+from tests.engine_helpers import chest_like, run_where_writes_fail
 
 CPU = torch.device("cpu")
 
@@ -109,8 +107,8 @@ def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path: Path) -> 
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
 
 
-_FULL_DISK_CHILD = """
-import resource, signal, sys
+_CHECKPOINT_WRITE_FAILS = """
+import sys
 from pathlib import Path
 import torch
 from core.errors import TrainingError
@@ -118,8 +116,7 @@ from core.train.checkpoint import latest_checkpoint, load_checkpoint, save_check
 
 run = Path(sys.argv[1])
 save_checkpoint(run, 1, {"w": torch.zeros(16)}, {"step": 1})
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
-resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+limit_writes()
 try:
     save_checkpoint(run, 2, {"w": torch.zeros(1 << 20)}, {"step": 2})
 except TrainingError as exc:
@@ -131,12 +128,7 @@ print(sorted(p.name for p in (run / "checkpoints").iterdir()))
 
 
 def test_a_checkpoint_that_cannot_be_written_is_a_clear_error_and_keeps_the_last_one(tmp_path: Path) -> None:
-    # A real failed write (the file-size limit makes the OS refuse it, as a full disk does), in a
-    # child process so the limit cannot touch the test run.
-    proc = subprocess.run([sys.executable, "-c", _FULL_DISK_CHILD, str(tmp_path / "run")], capture_output=True,
-                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
-    assert proc.returncode == 0, proc.stderr
-    message, kept, left = proc.stdout.strip().splitlines()
+    message, kept, left = run_where_writes_fail(_CHECKPOINT_WRITE_FAILS, str(tmp_path / "run"))
     assert message.startswith(str(tmp_path / "run" / "checkpoints" / "ckpt-00000002") + ": cannot write the checkpoint")
     assert "File too large" in message and "training resumes from ckpt-00000001" in message
     assert kept == "ckpt-00000001 1"

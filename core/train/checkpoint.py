@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from core.errors import TrainingError
+from core.errors import TrainingError, os_reason
 
 KEEP = 2
 
@@ -77,20 +77,12 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
         shutil.rmtree(tmp, ignore_errors=True)
         kept = latest_checkpoint(run_dir)
         resume = f"training resumes from {kept.name}" if kept else "no earlier checkpoint exists"
-        raise TrainingError(final, f"cannot write the checkpoint ({_reason(exc)}); {resume}") from None
+        raise TrainingError(final, f"cannot write the checkpoint ({os_reason(exc)}); {resume}") from None
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in sorted(ckpt_root.glob("ckpt-*"))[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     return final
-
-
-def _reason(exc: BaseException) -> str:
-    """The OS's words for a failed write ('No space left on device'), without the library's wrapping."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc)
-    return text.split("I/O error: ", 1)[-1].split(" (os error", 1)[0] if "I/O error: " in text else text
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

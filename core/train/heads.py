@@ -273,13 +273,12 @@ def run_head_fitting(runs: Path, labeled: Path, extra: list[Path], limit_per_fol
     import json
     import time
 
-    from safetensors.torch import save_file
-
+    from core.errors import TrainingError
     from core.restore import generator_from_state
     from core.train.domains import DomainPlan
     from core.train.tone import TONE_FILE, TONE_RUN, graft_tone_curve
     from core.variants import VARIANTS
-    from core.weights.model_file import load_state
+    from core.weights.model_file import load_state, write_safetensors
 
     out_dir = runs / HEADS_RUN
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -304,8 +303,9 @@ def run_head_fitting(runs: Path, labeled: Path, extra: list[Path], limit_per_fol
         w_key, b_key = head_state_keys(model)
         head.install(model)
         layer = head_layer(model)
-        save_file({w_key: layer.weight.detach().float().contiguous(), b_key: layer.bias.detach().float().contiguous()},
-                  str(out_dir / f"{vid}.safetensors"))
+        write_safetensors(out_dir / f"{vid}.safetensors", {w_key: layer.weight.detach().float().contiguous(),
+                                                          b_key: layer.bias.detach().float().contiguous()},
+                          error=TrainingError)
         record = report.to_json() | {"seconds": round(time.monotonic() - started, 1),
                                      "data": [str(labeled)] + [str(e) for e in extra],
                                      "limit_per_extra_folder": limit_per_folder}

@@ -140,10 +140,12 @@ def run_tone_fitting(data_dir, extra, run_dir, config: ToneConfig, test_fraction
     import json
     import time
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
+    from core.errors import TrainingError
     from core.train.paired import PairedConfig
     from core.train.paired_run import build_paired_data
+    from core.weights.model_file import write_safetensors
 
     run_dir = Path(run_dir)
     out = run_dir / "model" / TONE_FILE
@@ -163,8 +165,6 @@ def run_tone_fitting(data_dir, extra, run_dir, config: ToneConfig, test_fraction
         state = ToneCurve.upgrade_state(load_file(str(out)))
         curve = ToneCurve.for_state(state)  # continue the curve as it is (its width may be an older default)
         if int(curve.thumb) != config.thumb:
-            from core.errors import TrainingError
-
             raise TrainingError(out, f"holds a tone curve reading a {int(curve.thumb)} px thumbnail, not "
                                      f"{config.thumb}; fit a new one in another run folder")
         curve.load_state_dict(state)
@@ -173,7 +173,7 @@ def run_tone_fitting(data_dir, extra, run_dir, config: ToneConfig, test_fraction
     curve, history = fit_tone_curve(films, config, curve, progress, weights)
     record = {"steps": done + config.steps, "films": len(films), "own_films": n_own, "last_config": config.__dict__,
               "loss_per_100_steps": history, "seconds": round(time.monotonic() - started, 1)}
-    save_file({k: v.contiguous() for k, v in curve.state_dict().items()}, str(out))
+    write_safetensors(out, {k: v.contiguous() for k, v in curve.state_dict().items()}, error=TrainingError)
     out.with_suffix(".json").write_text(json.dumps(record, indent=1))
     return record
 

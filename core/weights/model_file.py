@@ -30,7 +30,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from core.errors import WeightsError
+from core.errors import R2CError, WeightsError, os_reason
 
 MANIFEST_KEY = "r2c_manifest"
 ALLOW_UNSIGNED_ENV = "R2C_ALLOW_UNSIGNED_MODELS"
@@ -98,21 +98,36 @@ def save_model(path: str | Path, state: dict[str, torch.Tensor], manifest: Manif
     path = Path(path)
     if path.suffix != ".safetensors":
         raise WeightsError(path, "model files must end in .safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
                for k, v in state.items()}
     manifest = dataclasses.replace(manifest, dtype=str(dtype).removeprefix("torch."), sha256=None)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={MANIFEST_KEY: json.dumps(manifest.to_json(), sort_keys=True)})
-    os.chmod(tmp, 0o644)  # safetensors creates 0600; model files are meant to be shared
-    os.replace(tmp, path)
+    write_safetensors(path, tensors, {MANIFEST_KEY: json.dumps(manifest.to_json(), sort_keys=True)})
     manifest = dataclasses.replace(manifest, sha256=sha256_of(path))
     side = sidecar_path(path)
     side_tmp = side.with_name(side.name + ".tmp")
-    side_tmp.write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
-    os.replace(side_tmp, side)
+    try:
+        side_tmp.write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
+        os.replace(side_tmp, side)
+    except OSError as exc:
+        side_tmp.unlink(missing_ok=True)
+        raise WeightsError(side, f"cannot write the manifest ({os_reason(exc)})") from None
     return manifest
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None,
+                      error: type[R2CError] = WeightsError) -> None:
+    """Write ``tensors`` to ``path`` whole or not at all: a failed write (a full disk, say) leaves the
+    old file as it was and no partial file behind, and is raised as ``error`` naming the file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.chmod(tmp, 0o644)  # safetensors creates 0600; model files are meant to be shared
+        os.replace(tmp, path)
+    except (OSError, SafetensorError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise error(path, f"cannot write the file ({os_reason(exc)})") from None
 
 
 def read_manifest(path: str | Path, verify: bool = True) -> Manifest:
