@@ -60,6 +60,17 @@ def test_a_model_file_that_cannot_be_written_leaves_the_installed_one_intact(tmp
     assert left == "['r2c-q3.json', 'r2c-q3.safetensors']"  # no partial .tmp file holds the space
 
 
+def test_a_manifest_that_cannot_be_written_leaves_the_installed_pair_as_it_was(tmp_path: Path) -> None:
+    path = make_generator_file(tmp_path, "r2c-q3")
+    before = path.read_bytes(), path.with_suffix(".json").read_bytes()
+    (tmp_path / "r2c-q3.json.tmp").mkdir()  # the OS refuses to write the manifest there
+    with pytest.raises(WeightsError, match=r"r2c-q3\.json: cannot write the manifest \(Is a directory\)"):
+        save_model(path, build_generator("operational", 3).state_dict(), read_manifest(path))
+    assert (path.read_bytes(), path.with_suffix(".json").read_bytes()) == before
+    assert read_manifest(path).variant_id == "r2c-q3"  # still verifies: weights and sha256 agree
+    assert not (tmp_path / "r2c-q3.safetensors.tmp").exists()
+
+
 def test_half_precision_file_loads_as_float32(tmp_path: Path) -> None:
     model = build_generator("operational", 1)
     save_model(tmp_path / "h.safetensors", model.state_dict(),

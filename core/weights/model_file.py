@@ -18,6 +18,7 @@ Loading never unpickles anything: safetensors holds raw tensors only.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -102,32 +103,41 @@ def save_model(path: str | Path, state: dict[str, torch.Tensor], manifest: Manif
     tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
                for k, v in state.items()}
     manifest = dataclasses.replace(manifest, dtype=str(dtype).removeprefix("torch."), sha256=None)
-    write_safetensors(path, tensors, {MANIFEST_KEY: json.dumps(manifest.to_json(), sort_keys=True)})
-    manifest = dataclasses.replace(manifest, sha256=sha256_of(path))
+    staged = stage_safetensors(path, tensors, {MANIFEST_KEY: json.dumps(manifest.to_json(), sort_keys=True)})
+    manifest = dataclasses.replace(manifest, sha256=sha256_of(staged))
     side = sidecar_path(path)
     side_tmp = side.with_name(side.name + ".tmp")
-    try:
+    try:  # both files are written before either is renamed: a failure leaves the installed pair as it was
         side_tmp.write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
-        os.replace(side_tmp, side)
     except OSError as exc:
-        side_tmp.unlink(missing_ok=True)
+        for leftover in (side_tmp, staged):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
         raise WeightsError(side, f"cannot write the manifest ({os_reason(exc)})") from None
+    os.replace(staged, path)
+    os.replace(side_tmp, side)
     return manifest
 
 
-def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None,
-                      error: type[R2CError] = WeightsError) -> None:
-    """Write ``tensors`` to ``path`` whole or not at all: a failed write (a full disk, say) leaves the
-    old file as it was and no partial file behind, and is raised as ``error`` naming the file."""
+def stage_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None,
+                      error: type[R2CError] = WeightsError) -> Path:
+    """Write ``tensors`` next to ``path`` as ``<name>.tmp`` and return it, for the caller to rename.
+    A failed write (a full disk, say) leaves no partial file and is raised as ``error`` naming ``path``."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(tmp), metadata=metadata)
         os.chmod(tmp, 0o644)  # safetensors creates 0600; model files are meant to be shared
-        os.replace(tmp, path)
     except (OSError, SafetensorError) as exc:
         tmp.unlink(missing_ok=True)
         raise error(path, f"cannot write the file ({os_reason(exc)})") from None
+    return tmp
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None,
+                      error: type[R2CError] = WeightsError) -> None:
+    """Write ``tensors`` to ``path`` whole or not at all: the old file stays until the new one is complete."""
+    os.replace(stage_safetensors(path, tensors, metadata, error), path)
 
 
 def read_manifest(path: str | Path, verify: bool = True) -> Manifest:
