@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from core import __version__
-from core.errors import R2CError
+from core.errors import R2CError, os_reason
 
 # Modules under core.cli that register subcommands, in the order shown by --help.
 COMMAND_MODULES = ("imaging_cmds", "model_cmds", "study_cmds", "mrmc_cmds", "train_cmds", "synth_cmds")
@@ -64,7 +64,7 @@ def run(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> int:
         # naming the file; the traceback only with --verbose.
         logging.getLogger(__name__).info("details:", exc_info=True)
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"r2c-review: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"r2c-review: error: {where}{os_reason(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("r2c-review: interrupted", file=sys.stderr)

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from core.errors import R2CError
+from core.errors import R2CError, os_reason
 from core.exports.derived import RestoredImage, export_pixels, quantize
 
 
@@ -32,7 +32,7 @@ def write_gray_png(path: str | Path, pixels: np.ndarray, bits: int = 8, descript
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise R2CError(path, f"cannot be written ({exc.strerror or exc})") from None
+        raise R2CError(path, f"cannot be written ({os_reason(exc)})") from None
     return path
 
 
